@@ -1,0 +1,1 @@
+"""Schedules and sensors: syncs, the webhook inbox, late statements and the shop registry."""

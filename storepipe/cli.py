@@ -1,0 +1,364 @@
+"""The `storepipe` command: database, shop registry, status, the Dagster UI and the API emulators."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int = 2) -> None:
+    """One line on stderr, then exit: bad input and configuration problems are not tracebacks."""
+    click.echo(f"storepipe: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _clean_errors(func: F) -> F:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from storepipe.shops import ShopConfigError
+        from storepipe.warehouse.server import DatabaseConfigError
+
+        try:
+            return func(*args, **kwargs)
+        except (ShopConfigError, DatabaseConfigError) as exc:
+            _fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="storepipe")
+def main() -> None:
+    """storepipe: import WooCommerce and TikTok Shop history into PostgreSQL and compute its analytics.
+
+    The warehouse is STOREPIPE_DATABASE_URL, or an embedded PostgreSQL under STOREPIPE_HOME
+    (default ~/.storepipe) that is started on first use and reused by every process.
+    """
+
+
+# ---------------------------------------------------------------- db
+
+
+@main.group()
+def db() -> None:
+    """The warehouse database."""
+
+
+@db.command("upgrade")
+@_clean_errors
+def db_upgrade() -> None:
+    """Apply pending migrations (also done automatically on first use)."""
+    from storepipe.warehouse.engine import warehouse_engine
+    from storepipe.warehouse.migrate import current_revision
+
+    engine = warehouse_engine()
+    click.echo(f"warehouse at revision {current_revision(engine)}")
+
+
+@db.command("url")
+@click.option("--dagster", is_flag=True, help="Print Dagster's storage URL instead of the warehouse's.")
+@_clean_errors
+def db_url(dagster: bool) -> None:
+    """Print the connection URL (starting the embedded server if needed)."""
+    from storepipe.warehouse.server import resolve_databases
+
+    dbs = resolve_databases()
+    click.echo(dbs.dagster_url if dagster else dbs.warehouse_url)
+
+
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server (no-op with STOREPIPE_DATABASE_URL)."""
+    from storepipe.settings import get_settings
+    from storepipe.warehouse.server import stop_embedded
+
+    settings = get_settings()
+    if not settings.embedded:
+        click.echo("STOREPIPE_DATABASE_URL is set: nothing embedded to stop")
+        return
+    click.echo("stopped" if stop_embedded(settings.pgdata) else "not running")
+
+
+# ---------------------------------------------------------------- shops
+
+
+@main.group()
+def shops() -> None:
+    """The shop registry: each shop is one partition of its platform's assets."""
+
+
+@shops.command("add")
+@click.option("--platform", required=True, help="woocommerce or tiktok_shop")
+@click.option("--key", required=True, help="Stable shop key, the partition key; never reused.")
+@click.option("--url", required=True, help="The shop's home URL (WooCommerce) or API base URL.")
+@click.option("--timezone", required=True, help="IANA timezone of the shop, e.g. Europe/Berlin.")
+@click.option("--currency", required=True, help="ISO 4217 currency of the shop, e.g. EUR.")
+@click.option(
+    "--credentials-env",
+    required=True,
+    metavar="PREFIX",
+    help="Credentials are read from PREFIX_KEY and PREFIX_SECRET at run time; only the names are stored.",
+)
+@click.option("--name", "display_name", default=None, help="Display name (default: the key).")
+@_clean_errors
+def shops_add(
+    platform: str, key: str, url: str, timezone: str, currency: str, credentials_env: str, display_name: str | None
+) -> None:
+    """Register a shop and add its Dagster partition."""
+    from storepipe.shops import add_shop, validate_shop
+
+    # Validate everything before touching the database or Dagster: bad input writes nothing.
+    shop = validate_shop(
+        platform=platform,
+        key=key,
+        url=url,
+        timezone=timezone,
+        currency=currency,
+        credentials_env=credentials_env,
+        display_name=display_name,
+    )
+    from storepipe.instance import get_instance
+    from storepipe.warehouse.engine import warehouse_engine
+
+    shop = add_shop(warehouse_engine(), get_instance(), shop)
+    click.echo(f"added {shop.platform} shop {shop.key!r} ({shop.base_url}, {shop.timezone}, {shop.currency})")
+
+
+@shops.command("list")
+@_clean_errors
+def shops_list() -> None:
+    """List registered shops."""
+    from storepipe.shops import list_shops
+    from storepipe.status import render_shops
+    from storepipe.warehouse.engine import warehouse_engine
+
+    render_shops(list_shops(warehouse_engine()))
+
+
+def _set_enabled(key: str, enabled: bool) -> None:
+    from storepipe.shops import set_enabled
+    from storepipe.warehouse.engine import warehouse_engine
+
+    shop = set_enabled(warehouse_engine(), key, enabled)
+    click.echo(f"{'enabled' if shop.enabled else 'disabled'} shop {shop.key!r}")
+
+
+@shops.command("disable")
+@click.argument("key")
+@_clean_errors
+def shops_disable(key: str) -> None:
+    """Stop syncing a shop; its data, partition and history stay."""
+    _set_enabled(key, False)
+
+
+@shops.command("enable")
+@click.argument("key")
+@_clean_errors
+def shops_enable(key: str) -> None:
+    """Resume syncing a disabled shop."""
+    _set_enabled(key, True)
+
+
+@shops.command("reconcile")
+@click.option("--prune", is_flag=True, help="Delete partitions that have no shop in the registry.")
+@_clean_errors
+def shops_reconcile(prune: bool) -> None:
+    """Repair drift between the registry and Dagster's partitions (exit 1 if orphans remain)."""
+    from storepipe.instance import get_instance
+    from storepipe.shops import reconcile
+    from storepipe.warehouse.engine import warehouse_engine
+
+    drift = reconcile(warehouse_engine(), get_instance(), prune=prune)
+    for platform, keys in drift.added_partitions.items():
+        if keys:
+            click.echo(f"{platform}: added missing partitions {', '.join(keys)}")
+    orphans_left = False
+    for platform, keys in drift.orphan_partitions.items():
+        if keys:
+            verb = "deleted" if prune else "found"
+            click.echo(f"{platform}: {verb} partitions without a shop: {', '.join(keys)}")
+            orphans_left = orphans_left or not prune
+    if drift.clean:
+        click.echo("registry and partitions agree")
+    if orphans_left:
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------- status
+
+
+@main.command("status")
+@click.argument("shop", required=False)
+@_clean_errors
+def status(shop: str | None) -> None:
+    """Show the registry and each shop's sync progress."""
+    from storepipe.status import show_status
+    from storepipe.warehouse.engine import warehouse_engine
+
+    show_status(warehouse_engine(), shop)
+
+
+# ---------------------------------------------------------------- dev
+
+
+def _default_signals() -> None:
+    # A parent started from a non-interactive shell hands SIG_IGN down; Dagster then ignores
+    # SIGINT and SIGTERM (DESIGN.md). Reset them so the webserver and daemon can be stopped.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop_group(proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+@main.command("dev")
+@click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--demo", is_flag=True, help="Also run a WooCommerce emulator and register it as shop 'demo'.")
+@click.option("--demo-port", default=8081, show_default=True, help="Port of the demo shop's emulator.")
+@click.option("--demo-orders", default=5000, show_default=True, help="Size of the demo shop.")
+@_clean_errors
+def dev(port: int, host: str, demo: bool, demo_port: int, demo_orders: int) -> None:
+    """Start (or reuse) the database, then run the Dagster webserver and daemon until Ctrl-C."""
+    from storepipe.instance import prepare_environment, project_file
+    from storepipe.warehouse.engine import warehouse_engine
+
+    env = prepare_environment()
+    warehouse_engine()  # migrations before any process reads the warehouse
+    children: list[subprocess.Popen[bytes]] = []
+    if demo:
+        children.append(_start_demo_shop(demo_port, demo_orders))
+    cmd = [
+        sys.executable, "-m", "dagster", "dev",
+        "-w", str(project_file("workspace.yaml")), "-h", host, "-p", str(port),
+    ]  # fmt: skip
+    click.echo(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={env['DAGSTER_HOME']}); Ctrl-C stops it")
+    children.append(subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=_default_signals, start_new_session=True))
+
+    stopping = False
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.5)
+    finally:
+        for child in reversed(children):
+            _stop_group(child)
+    failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL)]
+    if failed and not stopping:
+        _fail(f"{failed[0].args[0]} exited with {failed[0].returncode}", code=1)
+
+
+DEMO_SHOP = "demo"
+DEMO_CREDENTIALS_PREFIX = "STOREPIPE_DEMO"
+
+
+def _start_demo_shop(port: int, orders: int) -> subprocess.Popen[bytes]:
+    """Serve a seeded WooCommerce emulator and register it as shop 'demo' (once)."""
+    from storepipe.instance import get_instance
+    from storepipe.shops import ShopConfigError, add_shop, get_shop, validate_shop
+    from storepipe.warehouse.engine import warehouse_engine
+
+    os.environ.setdefault(f"{DEMO_CREDENTIALS_PREFIX}_KEY", "ck_demo")
+    os.environ.setdefault(f"{DEMO_CREDENTIALS_PREFIX}_SECRET", "cs_demo")
+    emulator = subprocess.Popen(
+        [
+            sys.executable, "-m", "storepipe.cli", "emulator", "woocommerce",
+            "--seed", "1", "--orders", str(orders), "--port", str(port),
+            "--consumer-key", os.environ[f"{DEMO_CREDENTIALS_PREFIX}_KEY"],
+            "--consumer-secret", os.environ[f"{DEMO_CREDENTIALS_PREFIX}_SECRET"],
+        ],
+        start_new_session=True,
+    )  # fmt: skip
+    engine = warehouse_engine()
+    try:
+        get_shop(engine, DEMO_SHOP)
+    except ShopConfigError:
+        shop = validate_shop(
+            platform="woocommerce",
+            key=DEMO_SHOP,
+            url=f"http://127.0.0.1:{port}",
+            timezone="Europe/Berlin",
+            currency="EUR",
+            credentials_env=DEMO_CREDENTIALS_PREFIX,
+            display_name="Demo shop (emulated WooCommerce)",
+        )
+        add_shop(engine, get_instance(), shop)
+    click.echo(f"demo shop {DEMO_SHOP!r}: WooCommerce emulator on http://127.0.0.1:{port}")
+    return emulator
+
+
+# ---------------------------------------------------------------- emulators
+
+
+@main.group()
+def emulator() -> None:
+    """Simulated shop APIs for tests, demos and benchmarks."""
+
+
+@emulator.command("woocommerce")
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--orders", default=5000, show_default=True, type=int, help="Number of orders in the shop.")
+@click.option("--port", default=8081, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--latency-ms", default=0, show_default=True, type=int, help="Added to every response.")
+@click.option("--version", "wc_version", default="9.4", show_default=True, help="Emulated WooCommerce version.")
+@click.option("--consumer-key", default="ck_demo", show_default=True)
+@click.option("--consumer-secret", default="cs_demo", show_default=True)
+@click.option("--timezone", default="Europe/Berlin", show_default=True)
+@click.option("--currency", default="EUR", show_default=True)
+def emulator_woocommerce(
+    seed: int,
+    orders: int,
+    port: int,
+    host: str,
+    latency_ms: int,
+    wc_version: str,
+    consumer_key: str,
+    consumer_secret: str,
+    timezone: str,
+    currency: str,
+) -> None:
+    """Serve the WooCommerce REST API (wc/v3) of a deterministic, generated shop."""
+    from storepipe.emulators.woocommerce import EmulatorConfig, serve
+
+    config = EmulatorConfig(
+        seed=seed,
+        orders=orders,
+        version=wc_version,
+        timezone=timezone,
+        currency=currency,
+        consumer_key=consumer_key,
+        consumer_secret=consumer_secret,
+        latency_ms=latency_ms,
+    )
+    serve(config, host=host, port=port)
+
+
+if __name__ == "__main__":
+    main()

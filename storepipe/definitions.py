@@ -1,0 +1,16 @@
+"""The code location: merges every lane's Definitions with the shared resources and automation."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from storepipe.automation.registry import shop_registry_sensor
+from storepipe.resources import WarehouseResource
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        sensors=[shop_registry_sensor],
+        resources={"warehouse": WarehouseResource(database_url=dg.EnvVar("STOREPIPE_DATABASE_URL"))},
+    )

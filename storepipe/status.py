@@ -1,0 +1,90 @@
+"""Render the registry and per-entity sync progress for `storepipe status` and `storepipe shops list`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+
+from storepipe.shops import Shop, get_shop, list_shops
+from storepipe.warehouse import tables
+
+_STATUS_STYLE = {"Running": "cyan", "Completed": "green", "Paused": "yellow", "Failed": "red"}
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=140)
+
+
+def render_shops(shops: list[Shop], console: Console | None = None) -> None:
+    console = console or _console()
+    if not shops:
+        console.print("no shops registered; add one with `storepipe shops add`")
+        return
+    table = Table(title="shops")
+    for column in ("key", "platform", "name", "url", "timezone", "currency", "credentials from", "enabled"):
+        table.add_column(column)
+    for s in shops:
+        table.add_row(
+            s.key,
+            s.platform,
+            s.display_name,
+            s.base_url,
+            s.timezone,
+            s.currency,
+            ", ".join(s.credentials_env.values()),
+            "yes" if s.enabled else "no",
+        )
+    console.print(table)
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def render_progress(rows: list[sa.Row], console: Console | None = None) -> None:
+    console = console or _console()
+    if not rows:
+        console.print("no syncs recorded yet")
+        return
+    table = Table(title="sync progress")
+    for column in ("shop", "entity", "status", "progress", "processed", "total", "rate/s", "eta", "updated", "note"):
+        table.add_column(column)
+    now = datetime.now(UTC)
+    for r in rows:
+        style = _STATUS_STYLE.get(r.status, "")
+        bar = ProgressBar(total=float(r.total or 0) or None, completed=float(r.processed), width=24)
+        note = r.last_error if r.status == "Failed" else (r.status_reason or "")
+        age = int((now - r.updated_at).total_seconds()) if r.updated_at else None
+        table.add_row(
+            r.shop_key,
+            r.entity,
+            f"[{style}]{r.status}[/]",
+            bar,
+            f"{r.processed:,}",
+            f"{r.total:,}" if r.total is not None else "?",
+            f"{r.rate_per_second:,.0f}" if r.rate_per_second else "",
+            _eta(r.eta_seconds) if r.status == "Running" else "",
+            f"{age}s ago" if age is not None else "",
+            (note or "")[:60],
+        )
+    console.print(table)
+
+
+def show_status(engine: sa.Engine, shop_key: str | None = None) -> None:
+    console = _console()
+    shops = [get_shop(engine, shop_key)] if shop_key else list_shops(engine)
+    render_shops(shops, console)
+    query = sa.select(tables.sync_progress).order_by(tables.sync_progress.c.shop_key, tables.sync_progress.c.started_at)
+    if shop_key:
+        query = query.where(tables.sync_progress.c.shop_key == shop_key)
+    with engine.connect() as conn:
+        rows = list(conn.execute(query))
+    render_progress(rows, console)

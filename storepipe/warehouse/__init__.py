@@ -1,0 +1,1 @@
+"""The PostgreSQL warehouse: server resolution, engines, migrations and bulk writes."""

@@ -1,0 +1,96 @@
+"""Table definitions of the warehouse schemas (ops now; raw, core and marts as the lanes add them)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMAS = ("raw", "core", "marts", "ops")
+
+metadata = sa.MetaData()
+
+SYNC_STATUSES = ("Running", "Completed", "Paused", "Failed")
+PLATFORM_NAMES = ("woocommerce", "tiktok_shop")
+
+shops = sa.Table(
+    "shops",
+    metadata,
+    sa.Column("shop_key", sa.Text, primary_key=True),
+    sa.Column("platform", sa.Text, nullable=False),
+    sa.Column("display_name", sa.Text, nullable=False),
+    sa.Column("base_url", sa.Text, nullable=False),
+    sa.Column("timezone", sa.Text, nullable=False),
+    sa.Column("currency", sa.CHAR(3), nullable=False),
+    # Names of the environment variables holding the credentials, e.g. {"key": "ACME_KEY"}; never the values.
+    sa.Column("credentials_env", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("disabled_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint(f"platform IN {PLATFORM_NAMES!r}", name="shops_platform_known"),
+    schema="ops",
+)
+
+sync_progress = sa.Table(
+    "sync_progress",
+    metadata,
+    sa.Column("shop_key", sa.Text, sa.ForeignKey("ops.shops.shop_key"), primary_key=True),
+    sa.Column("entity", sa.Text, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Text),
+    sa.Column("processed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("total", sa.BigInteger),
+    sa.Column("rate_per_second", sa.Float),
+    sa.Column("eta_seconds", sa.Float),
+    sa.Column("status_reason", sa.Text),
+    sa.Column("last_error", sa.Text),
+    sa.Column("summary", JSONB),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint(f"status IN {SYNC_STATUSES!r}", name="sync_progress_status_known"),
+    schema="ops",
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("shop_key", sa.Text, sa.ForeignKey("ops.shops.shop_key"), primary_key=True),
+    sa.Column("entity", sa.Text, primary_key=True),
+    # What a resumed import needs: high-water marks, completed pages, the paging plan. Stream-specific.
+    sa.Column("state", JSONB, nullable=False),
+    sa.Column("run_id", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    schema="ops",
+)
+
+discrepancies = sa.Table(
+    "discrepancies",
+    metadata,
+    sa.Column("discrepancy_id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("shop_key", sa.Text, sa.ForeignKey("ops.shops.shop_key"), nullable=False),
+    sa.Column("entity", sa.Text, nullable=False),
+    sa.Column("source_id", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("payload", JSONB),
+    sa.Column("run_id", sa.Text),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    # The same record failing the same way on every import is one discrepancy, seen again.
+    sa.UniqueConstraint("shop_key", "entity", "source_id", "reason", name="discrepancies_one_per_reason"),
+    schema="ops",
+)
+
+
+def raw_table(name: str, *, meta: sa.MetaData = metadata, schema: str = "raw") -> sa.Table:
+    """A raw table: one record per (shop, source id) as the API delivered it, with its modification time."""
+    return sa.Table(
+        name,
+        meta,
+        sa.Column("shop_key", sa.Text, primary_key=True),
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("modified_gmt", sa.DateTime(timezone=True)),
+        sa.Column("payload", JSONB, nullable=False),
+        sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        schema=schema,
+    )
