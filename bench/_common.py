@@ -1,0 +1,50 @@
+"""Shared helpers for benchmarks: a scratch database, peak memory, and appending results to RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def append_results(title: str, lines: list[str]) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = [f"## {title} — {stamp}", "", f"Machine: {machine()}", "", *lines, ""]
+    text = "\n".join(block) + "\n"
+    print(text)
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nAppended by the scripts in bench/; newest last.\n\n")
+    with RESULTS.open("a") as fh:
+        fh.write(text)
+
+
+def scratch_settings(name: str):
+    """Settings for a fresh database `name` on STOREPIPE_DATABASE_URL's server or a temporary embedded one."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from storepipe.settings import Settings
+    from storepipe.warehouse.server import start_embedded
+
+    external = os.environ.get("STOREPIPE_DATABASE_URL")
+    home = Path(tempfile.mkdtemp(prefix="storepipe-bench-"))
+    server = make_url(external) if external else start_embedded(home / "pgdata")
+    admin = server.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return Settings(home=home, database_url=server.set(database=name).render_as_string(hide_password=False))

@@ -1,0 +1,78 @@
+"""`storepipe dev` serves the Dagster UI with the storepipe code location, and Ctrl-C stops all of it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import psutil
+import requests
+
+from storepipe.settings import Settings
+
+_WORKSPACE_QUERY = (
+    "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus "
+    "locationOrLoadError { __typename ... on RepositoryLocation { repositories { name "
+    "sensors { name } } } ... on PythonError { message } } } } } }"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"storepipe dev exited with {proc.returncode}"
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer in {timeout} s")
+
+
+def test_dev_serves_the_ui_and_stops_cleanly_on_ctrl_c(settings: Settings) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "storepipe.cli", "dev", "--port", str(port)],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _wait_up(f"http://127.0.0.1:{port}/server_info", proc)
+        answer = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": _WORKSPACE_QUERY}, timeout=30).json()
+        (location,) = answer["data"]["workspaceOrError"]["locationEntries"]
+        assert location["name"] == "storepipe"
+        assert location["loadStatus"] == "LOADED"
+        (repository,) = location["locationOrLoadError"]["repositories"]
+        assert {"name": "shop_registry_sensor"} in repository["sensors"]
+
+        family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        assert len(family) >= 3  # storepipe, dagster dev, webserver and daemon at least
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in family
+        ):
+            time.sleep(0.5)
+        left = [p for p in family if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+        assert left == [], f"processes left running: {left}"
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        out = proc.stdout.read() if proc.stdout else ""
+    assert "Dagster UI on http://127.0.0.1:" in out
