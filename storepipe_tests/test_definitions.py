@@ -44,3 +44,16 @@ def test_registry_sensor_is_quiet_when_in_step(settings: Settings, engine: sa.En
     with dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse}) as context:
         result = shop_registry_sensor(context)
     assert result.dynamic_partitions_requests == []
+
+
+def test_instance_queues_runs_with_one_run_per_shop(instance) -> None:
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+    queue = instance.get_concurrency_config().run_queue_config
+    assert queue.max_concurrent_runs == 4
+    assert queue.tag_concurrency_limits == [
+        {"key": "storepipe/shop", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    ]
+    # Storage is PostgreSQL (psycopg2), not the SQLite default.
+    assert type(instance.run_storage).__module__.startswith("dagster_postgres")

@@ -1,0 +1,1 @@
+"""Source lanes (one package per platform) and the bookkeeping they share: progress, checkpoints, discrepancies."""
