@@ -194,6 +194,60 @@ def shops_reconcile(prune: bool) -> None:
         sys.exit(1)
 
 
+# ---------------------------------------------------------------- import
+
+
+@main.command("import")
+@click.argument("shop")
+@click.option("--full", is_flag=True, help="Re-read every record (default: what changed since the last sync).")
+@click.option(
+    "--window", type=click.Choice(["30d", "90d", "365d", "all"]), help="Only orders of the last N shop-local days."
+)
+@click.option("--since", metavar="DATE", help="Only orders created on or after this shop-local date (YYYY-MM-DD).")
+@click.option("--lookback-hours", default=72, show_default=True, help="Overlap of an incremental sync.")
+@click.option("--concurrency", default=4, show_default=True, help="Pages fetched at once.")
+@_clean_errors
+def import_shop(
+    shop: str, full: bool, window: str | None, since: str | None, lookback_hours: int, concurrency: int
+) -> None:
+    """Sync one shop now: runs its lane's job in this process, recorded in the Dagster instance (visible in the UI)."""
+    from storepipe.instance import get_instance
+    from storepipe.shops import get_shop
+    from storepipe.status import show_status
+    from storepipe.warehouse.engine import warehouse_engine
+
+    if window and since:
+        _fail("--window and --since exclude each other; give one")
+    engine = warehouse_engine()
+    registered = get_shop(engine, shop)
+    if not registered.enabled:
+        _fail(f"shop {shop!r} is disabled; `storepipe shops enable {shop}` first")
+    if registered.platform != "woocommerce":
+        _fail(f"shop {shop!r} is a {registered.platform} shop; its lane has no import job yet")
+    registered.credentials()  # fail fast, naming the variable, before a run is created
+    config = {"mode": "full" if full else "incremental", "lookback_hours": lookback_hours, "concurrency": concurrency}
+    if window:
+        config["window"] = {"30d": "last_30_days", "90d": "last_90_days", "365d": "last_365_days", "all": "all"}[window]
+    if since:
+        config["since"] = since
+    from storepipe.definitions import defs
+
+    job = defs().resolve_job_def("woocommerce_shop_sync")
+    result = job.execute_in_process(
+        instance=get_instance(),
+        partition_key=shop,
+        run_config={"resources": {"woocommerce_sync": {"config": config}}},
+        tags={"storepipe/trigger": "cli"},
+        raise_on_error=False,
+    )
+    show_status(engine, shop)
+    if not result.success:
+        errors = [e for e in result.all_events if e.is_failure]
+        reason = errors[0].message if errors else "see the run in the Dagster UI"
+        _fail(f"import of {shop!r} failed (run {result.run_id}): {reason}", code=1)
+    click.echo(f"import of {shop!r} completed (run {result.run_id})")
+
+
 # ---------------------------------------------------------------- status
 
 

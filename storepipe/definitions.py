@@ -6,11 +6,15 @@ import dagster as dg
 
 from storepipe.automation.registry import shop_registry_sensor
 from storepipe.resources import WarehouseResource
+from storepipe.sources.woocommerce import assets as woocommerce
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(
-        sensors=[shop_registry_sensor],
-        resources={"warehouse": WarehouseResource(database_url=dg.EnvVar("STOREPIPE_DATABASE_URL"))},
+    return dg.Definitions.merge(
+        woocommerce.definitions(),
+        dg.Definitions(
+            sensors=[shop_registry_sensor],
+            resources={"warehouse": WarehouseResource(database_url=dg.EnvVar("STOREPIPE_DATABASE_URL"))},
+        ),
     )

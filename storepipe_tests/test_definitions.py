@@ -53,7 +53,7 @@ def test_instance_queues_runs_with_one_run_per_shop(instance) -> None:
     queue = instance.get_concurrency_config().run_queue_config
     assert queue.max_concurrent_runs == 4
     assert queue.tag_concurrency_limits == [
-        {"key": "storepipe/shop", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     ]
     # Storage is PostgreSQL (psycopg2), not the SQLite default.
     assert type(instance.run_storage).__module__.startswith("dagster_postgres")

@@ -83,14 +83,25 @@ discrepancies = sa.Table(
 
 
 def raw_table(name: str, *, meta: sa.MetaData = metadata, schema: str = "raw") -> sa.Table:
-    """A raw table: one record per (shop, source id) as the API delivered it, with its modification time."""
+    """A raw table: one record per (shop, source id) as the API delivered it, with its modification time.
+
+    parent_id is the owning record for nested endpoints (a variation's product, a refund's order);
+    deleted_at is set when the source reports the record trashed or it disappears from a full listing.
+    """
     return sa.Table(
         name,
         meta,
         sa.Column("shop_key", sa.Text, primary_key=True),
         sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("parent_id", sa.BigInteger),
         sa.Column("modified_gmt", sa.DateTime(timezone=True)),
         sa.Column("payload", JSONB, nullable=False),
         sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.Column("deleted_at", sa.DateTime(timezone=True)),
+        sa.Index(f"{name}_fetched", "shop_key", "fetched_at"),
         schema=schema,
     )
+
+
+WOOCOMMERCE_ENTITIES = ("orders", "customers", "products", "variations", "coupons", "refunds", "subscriptions")
+woocommerce_raw = {entity: raw_table(f"woocommerce_{entity}") for entity in WOOCOMMERCE_ENTITIES}

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from storepipe.warehouse.migrate import head_revision
 from storepipe.warehouse.server import stop_embedded
 
 _PROBE = """
@@ -39,7 +40,7 @@ def test_two_processes_starting_together_share_one_server(tmp_path: Path) -> Non
         seen = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
         assert seen[0]["start"] == seen[1]["start"]  # the same postmaster, started once
         assert seen[0]["datadir"] == seen[1]["datadir"] == str((home / "pgdata").resolve())
-        assert seen[0]["revision"] == seen[1]["revision"] == "0001"
+        assert seen[0]["revision"] == seen[1]["revision"] == head_revision()
 
         # A third process later reuses the running server instead of starting another.
         later = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=120)

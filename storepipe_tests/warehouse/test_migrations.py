@@ -12,7 +12,7 @@ from storepipe.settings import Settings
 from storepipe.warehouse.engine import make_engine
 from storepipe.warehouse.migrate import current_revision, head_revision, upgrade
 from storepipe.warehouse.server import resolve_databases
-from storepipe.warehouse.tables import SCHEMAS, metadata
+from storepipe.warehouse.tables import SCHEMAS, WOOCOMMERCE_ENTITIES, metadata
 
 _SNAPSHOT = sa.text(
     """
@@ -48,6 +48,7 @@ def test_upgrade_from_empty_creates_every_schema_and_table(settings: Settings) -
         "checkpoints",
         "discrepancies",
     }
+    assert {f"woocommerce_{e}" for e in WOOCOMMERCE_ENTITIES} <= set(inspector.get_table_names(schema="raw"))
 
 
 def test_migrated_schema_matches_table_definitions(settings: Settings) -> None:

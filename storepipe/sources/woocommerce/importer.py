@@ -1,0 +1,93 @@
+"""One shop's sync session: the shared start time that makes a killed run resume, and running a stream in it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from storepipe.http import AuthError, HttpError
+from storepipe.shops import Shop
+from storepipe.sources.bookkeeping import ProgressTracker, load_checkpoint, save_checkpoint
+from storepipe.sources.woocommerce.client import WooClient
+from storepipe.sources.woocommerce.streams import BY_NAME
+from storepipe.sources.woocommerce.sync import StreamResult, StreamSync, SyncOptions
+
+SESSION = "_session"  # checkpoint entity holding the open sync session of a shop
+
+
+def _fingerprint(options: SyncOptions) -> str:
+    raw = json.dumps(asdict(options), default=str, sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def open_session(engine: sa.Engine, shop: Shop, options: SyncOptions, run_id: str | None) -> datetime:
+    """The start time of the shop's current sync: reused when a killed sync with the same options resumes."""
+    state = load_checkpoint(engine, shop.key, SESSION)
+    if state and state.get("options") == _fingerprint(options):
+        return datetime.fromisoformat(state["started"])
+    started = datetime.now(UTC).replace(microsecond=0)
+    with engine.begin() as conn:
+        save_checkpoint(
+            conn, shop.key, SESSION, {"started": started.isoformat(), "options": _fingerprint(options)}, run_id
+        )
+    return started
+
+
+def close_session(engine: sa.Engine, shop: Shop) -> None:
+    from storepipe.sources.bookkeeping import clear_checkpoint
+
+    with engine.begin() as conn:
+        clear_checkpoint(conn, shop.key, SESSION)
+
+
+def run_stream(
+    engine: sa.Engine,
+    shop: Shop,
+    stream_name: str,
+    options: SyncOptions,
+    *,
+    run_id: str | None = None,
+    report: Callable[[str], None] | None = None,
+) -> StreamResult:
+    """Sync one stream of one shop; progress, Paused/Failed status and errors land in ops.sync_progress."""
+    progress = ProgressTracker(engine, shop.key, stream_name, run_id=run_id, report=report)
+    started = open_session(engine, shop, options, run_id)
+    client = WooClient(
+        shop,
+        concurrency=options.concurrency,
+        on_wait=lambda reason, _s: progress.paused(reason),
+        on_resume=progress.resumed,
+    )
+    try:
+        store = client.store_info()
+        sync = StreamSync(engine, client, shop, BY_NAME[stream_name], store, options, progress, run_id=run_id)
+        result = sync.run(sync_started=started)
+    except AuthError as exc:
+        progress.failed(str(exc))
+        raise
+    except HttpError as exc:
+        progress.failed(f"shop {shop.key!r}: {exc}")
+        raise
+    except Exception as exc:
+        progress.failed(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        client.close()
+    progress.completed(
+        {
+            "fetched": result.fetched,
+            "inserted": result.written.inserted,
+            "updated": result.written.updated,
+            "unchanged": result.written.unchanged,
+            "quarantined": result.quarantined,
+            "requests": result.requests,
+            "seconds": round(result.seconds, 2),
+            **({"skipped": result.skipped} if result.skipped else {}),
+        }
+    )
+    return result

@@ -1,0 +1,56 @@
+"""Sync options as users give them (mode, window, since) turned into the engine's SyncOptions for one shop."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from storepipe.shops import Shop
+from storepipe.sources.woocommerce.sync import SyncOptions
+
+WINDOWS = {"30d": 30, "90d": 90, "365d": 365, "all": None}
+
+
+def window_start(shop: Shop, window: str | None, since: str | None, *, now: datetime | None = None) -> datetime | None:
+    """The UTC instant where the shop-local window begins.
+
+    "30d" means today and the 29 days before it in the shop's timezone: it starts at local midnight
+    29 days ago. `since` is a shop-local date (YYYY-MM-DD) and starts at its local midnight.
+    """
+    if window and since:
+        raise ValueError("give either window or since, not both")
+    if since:
+        day = date.fromisoformat(since)
+    elif window and window != "all":
+        if window not in WINDOWS:
+            raise ValueError(f"window must be one of {', '.join(WINDOWS)}; got {window!r}")
+        today = (now or datetime.now(UTC)).astimezone(shop.tz).date()
+        day = today - timedelta(days=WINDOWS[window] - 1)
+    else:
+        return None
+    return datetime.combine(day, time.min, tzinfo=shop.tz).astimezone(UTC)
+
+
+def build_options(
+    shop: Shop,
+    *,
+    mode: str = "incremental",
+    window: str | None = None,
+    since: str | None = None,
+    lookback_hours: int = 72,
+    full_refresh: list[str] | tuple[str, ...] = (),
+    page_size: int = 100,
+    concurrency: int = 4,
+    now: datetime | None = None,
+) -> SyncOptions:
+    if mode not in ("full", "incremental"):
+        raise ValueError(f"mode must be full or incremental; got {mode!r}")
+    if not 1 <= page_size <= 100:
+        raise ValueError("page_size must be between 1 and 100 (WooCommerce's limit)")
+    return SyncOptions(
+        mode=mode,
+        created_after=window_start(shop, window, since, now=now),
+        lookback=timedelta(hours=lookback_hours),
+        full_refresh=frozenset(full_refresh),
+        per_page=page_size,
+        concurrency=max(1, concurrency),
+    )
