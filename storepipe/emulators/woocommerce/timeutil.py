@@ -6,7 +6,7 @@ import bisect
 import calendar
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -145,16 +145,3 @@ def local_date_parts(wall: int) -> tuple[int, int, int]:
     t = time.gmtime(wall)
     return t.tm_year, t.tm_mon, t.tm_mday
 
-
-__all__ = [
-    "DAY",
-    "BadDate",
-    "TzTable",
-    "add_months",
-    "fmt_epoch",
-    "iso_z",
-    "local_date_parts",
-    "parse_rest_date_as_wall",
-    "timedelta",
-    "wall_of_local_iso",
-]

@@ -6,7 +6,7 @@ import dagster as dg
 
 from storepipe.resources import WarehouseResource
 from storepipe.shops import PLATFORMS, Shop, ShopConfigError, get_shop
-from storepipe.sources.woocommerce.importer import run_stream
+from storepipe.sources.woocommerce.importer import finish_sync, run_stream
 from storepipe.sources.woocommerce.options import build_options
 from storepipe.sources.woocommerce.streams import STREAMS, Stream
 
@@ -93,6 +93,32 @@ def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
 
 stream_assets = [_stream_asset(s) for s in STREAMS]
 
+
+@dg.asset(
+    name="model",
+    key_prefix=[PREFIX],
+    group_name=PREFIX,
+    partitions_def=partitions,
+    deps=[dg.AssetKey([PREFIX, STREAMS[-1].name])],
+    kinds={"postgres"},
+    description="The shop's raw WooCommerce records mapped into the canonical core tables.",
+)
+def model(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, woocommerce_sync: WooCommerceSync
+) -> dg.MaterializeResult:
+    shop = shop_for(context, warehouse)
+    summary = finish_sync(
+        warehouse.engine(),
+        shop,
+        rebuild=SyncMode(woocommerce_sync.mode) is SyncMode.full,
+        run_id=context.run_id,
+        report=context.log.info,
+    )
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": summary["orders_mapped"], **{k: v for k, v in summary.items() if v is not None}}
+    )
+
+
 shop_sync_job = dg.define_asset_job(
     "woocommerce_shop_sync",
     selection=dg.AssetSelection.groups(PREFIX),
@@ -103,7 +129,7 @@ shop_sync_job = dg.define_asset_job(
 
 def definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=stream_assets,
+        assets=[*stream_assets, model],
         jobs=[shop_sync_job],
         resources={"woocommerce_sync": WooCommerceSync()},
     )

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -16,6 +16,7 @@ from storepipe.sources.bookkeeping import ProgressTracker, load_checkpoint, save
 from storepipe.sources.woocommerce.client import WooClient
 from storepipe.sources.woocommerce.streams import BY_NAME
 from storepipe.sources.woocommerce.sync import StreamResult, StreamSync, SyncOptions
+from storepipe.warehouse import tables
 
 SESSION = "_session"  # checkpoint entity holding the open sync session of a shop
 
@@ -91,3 +92,64 @@ def run_stream(
         }
     )
     return result
+
+
+def finish_sync(
+    engine: sa.Engine,
+    shop: Shop,
+    *,
+    rebuild: bool = False,
+    run_id: str | None = None,
+    report: Callable[[str], None] | None = None,
+) -> dict[str, int | float | str | None]:
+    """Map what this sync fetched into core, close the session, and record the sync's summary.
+
+    Without an open session (the model materialized on its own) or with `rebuild`, every raw record of
+    the shop is mapped again: core is rebuildable from raw without calling the API.
+    """
+    from storepipe.sources.woocommerce.model import map_shop
+
+    progress = ProgressTracker(engine, shop.key, "model", run_id=run_id, report=report)
+    progress.start()
+    t0 = datetime.now(UTC)
+    session = load_checkpoint(engine, shop.key, SESSION)
+    since = None if rebuild or not session else datetime.fromisoformat(session["started"]) - timedelta(minutes=5)
+    try:
+        result = map_shop(engine, shop, since, run_id=run_id)
+    except Exception as exc:
+        progress.failed(f"{type(exc).__name__}: {exc}")
+        raise
+    close_session(engine, shop)
+    with engine.connect() as conn:
+        fetched = (
+            dict(
+                conn.execute(
+                    sa.select(
+                        tables.sync_progress.c.entity, tables.sync_progress.c.summary["fetched"].as_integer()
+                    ).where(tables.sync_progress.c.shop_key == shop.key, tables.sync_progress.c.run_id == run_id)
+                ).all()
+            )
+            if run_id
+            else {}
+        )
+        open_discrepancies = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(tables.discrepancies)
+            .where(tables.discrepancies.c.shop_key == shop.key, tables.discrepancies.c.resolved_at.is_(None))
+        ).scalar_one()
+    started = datetime.fromisoformat(session["started"]) if session else t0
+    summary: dict[str, int | float | str | None] = {
+        "orders_synced": fetched.get("orders"),
+        "customers_updated": fetched.get("customers"),
+        "orders_mapped": result.orders,
+        "order_lines_mapped": result.order_lines,
+        "refunds_mapped": result.refunds,
+        "customers_mapped": result.customers,
+        "quarantined_now": result.quarantined,
+        "open_discrepancies": open_discrepancies,
+        "duration_seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+        "rebuild": "yes" if result.rebuild else "no",
+    }
+    progress.advance(result.orders)
+    progress.completed(summary)
+    return summary

@@ -1,0 +1,435 @@
+"""Map WooCommerce raw records to the canonical core tables, in set-based SQL, without calling the API.
+
+`map_shop(engine, shop, since)` re-maps the records fetched since `since` (None: everything, the
+rebuild). Records that cannot be mapped — a date that is not a date, a missing total, a negative
+quantity — are quarantined in ops.discrepancies with their reason and payload, and left out of core;
+a later good version of the record resolves its discrepancy.
+
+Rules decided once here:
+- customer_key: 'id:<customer_id>' for registered customers; a guest order (customer_id 0) takes the
+  key of the registered customer with the same normalized email (lower(trim(email))) when there is
+  one, else 'email:<normalized email>'. So one person is one customer, however they checked out.
+- status_group: completed/processing -> paid; pending/on-hold/checkout-draft -> pending; cancelled,
+  failed, refunded as such; a trashed order keeps the group of its pre-trash status (meta
+  _wp_trash_meta_status) and is flagged deleted; anything else -> other.
+- refunds are positive amounts on their own date; an order's refunded_total is the sum of the refunds
+  listed on the order (its refunds[] summary), which a refund that did not bump date_modified still
+  updates once the order is re-read by the rolling re-sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from storepipe.shops import Shop
+
+_ORDER_PROBLEM = """
+    CASE
+        WHEN core.try_utc(p->>'date_created_gmt') IS NULL
+            THEN 'date_created_gmt is not a date: ' || coalesce(p->>'date_created_gmt', 'missing')
+        WHEN core.try_numeric(p->>'total') IS NULL
+            THEN 'total is missing or not a number: ' || coalesce(p->>'total', 'missing')
+        WHEN jsonb_typeof(coalesce(p->'line_items', '[]'::jsonb)) <> 'array'
+            THEN 'line_items is not a list'
+        WHEN EXISTS (
+            SELECT 1 FROM jsonb_array_elements(p->'line_items') li
+            WHERE core.try_numeric(li->>'quantity') IS NULL OR core.try_numeric(li->>'quantity') < 0
+               OR core.try_numeric(li->>'total') IS NULL OR core.try_numeric(li->>'subtotal') IS NULL
+        ) THEN 'a line item has a missing or negative quantity or amount'
+    END
+"""
+
+_STATUS_GROUP = """
+    CASE coalesce(NULLIF(status_before_trash, ''), p->>'status')
+        WHEN 'completed' THEN 'paid' WHEN 'processing' THEN 'paid'
+        WHEN 'pending' THEN 'pending' WHEN 'on-hold' THEN 'pending' WHEN 'checkout-draft' THEN 'pending'
+        WHEN 'cancelled' THEN 'cancelled' WHEN 'failed' THEN 'failed' WHEN 'refunded' THEN 'refunded'
+        ELSE 'other'
+    END
+"""
+
+
+def _money(expr: str) -> str:
+    return f"coalesce(core.try_numeric({expr}), 0)"
+
+
+def _changed(table: str) -> str:
+    return f"raw.{table} r WHERE r.shop_key = :shop AND (CAST(:since AS timestamptz) IS NULL OR r.fetched_at >= :since)"
+
+
+# Registered customers, from raw customers.
+_CUSTOMERS = f"""
+INSERT INTO core.customers AS c (shop_key, customer_key, customer_id, email, first_name, last_name, registered,
+                                 created_at, modified_at, deleted)
+SELECT r.shop_key, 'id:' || r.id, r.id::text, lower(btrim(r.payload->>'email')),
+       NULLIF(r.payload->>'first_name', ''), NULLIF(r.payload->>'last_name', ''), true,
+       core.try_utc(r.payload->>'date_created_gmt'), core.try_utc(r.payload->>'date_modified_gmt'),
+       r.deleted_at IS NOT NULL
+FROM {_changed("woocommerce_customers")}
+ON CONFLICT (shop_key, customer_key) DO UPDATE SET
+    email = EXCLUDED.email, first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name,
+    registered = true, created_at = EXCLUDED.created_at, modified_at = EXCLUDED.modified_at,
+    deleted = EXCLUDED.deleted
+"""
+
+_CHECK_ORDERS = f"""
+CREATE TEMP TABLE woo_orders_checked ON COMMIT DROP AS
+SELECT s.id, s.p, s.deleted_at, {_ORDER_PROBLEM} AS problem
+FROM (SELECT r.id, r.payload AS p, r.deleted_at FROM {_changed("woocommerce_orders")}) s
+"""
+
+_QUARANTINE = """
+INSERT INTO ops.discrepancies AS d (shop_key, entity, source_id, reason, payload, run_id)
+SELECT :shop, :entity, id::text, problem, p, :run_id FROM {checked} WHERE problem IS NOT NULL
+ON CONFLICT ON CONSTRAINT discrepancies_one_per_reason DO UPDATE SET
+    payload = EXCLUDED.payload, run_id = EXCLUDED.run_id, last_seen_at = now(), resolved_at = NULL
+"""
+
+_RESOLVE = """
+UPDATE ops.discrepancies d SET resolved_at = now()
+FROM {checked} c
+WHERE c.problem IS NULL AND d.shop_key = :shop AND d.entity = :entity AND d.source_id = c.id::text
+  AND d.resolved_at IS NULL
+"""
+
+# Orders that now fail the checks leave core (their previous good version would be stale).
+_DROP_BAD_ORDERS = """
+DELETE FROM core.orders o USING woo_orders_checked c
+WHERE o.shop_key = :shop AND o.order_id = c.id::text AND c.problem IS NOT NULL
+"""
+
+_ORDERS = f"""
+INSERT INTO core.orders AS o (
+    shop_key, order_id, platform, number, status, status_group, currency, customer_key, customer_id, email,
+    created_at, created_date, paid_at, paid_date, completed_at, modified_at,
+    subtotal, discount_total, discount_tax, shipping_total, shipping_tax, fee_total, fee_tax, cart_tax,
+    total_tax, total, refunded_total, item_count, payment_method, created_via, parent_order_id,
+    subscription_id, deleted, mapped_at)
+SELECT :shop, x.id::text, 'woocommerce', p->>'number', p->>'status', {_STATUS_GROUP}, p->>'currency',
+    CASE WHEN (p->>'customer_id')::bigint > 0 THEN 'id:' || (p->>'customer_id')
+         ELSE coalesce(reg.customer_key, 'email:' || x.email) END,
+    NULLIF(NULLIF(p->>'customer_id', '0'), ''),
+    x.email,
+    core.try_utc(p->>'date_created_gmt'),
+    (core.try_utc(p->>'date_created_gmt') AT TIME ZONE :tz)::date,
+    core.try_utc(p->>'date_paid_gmt'),
+    (core.try_utc(p->>'date_paid_gmt') AT TIME ZONE :tz)::date,
+    core.try_utc(p->>'date_completed_gmt'),
+    core.try_utc(p->>'date_modified_gmt'),
+    (SELECT coalesce(sum(core.try_numeric(li->>'subtotal')), 0) FROM jsonb_array_elements(p->'line_items') li),
+    {_money("p->>'discount_total'")}, {_money("p->>'discount_tax'")},
+    {_money("p->>'shipping_total'")}, {_money("p->>'shipping_tax'")},
+    (SELECT coalesce(sum(core.try_numeric(f->>'total')), 0)
+       FROM jsonb_array_elements(coalesce(p->'fee_lines', '[]'::jsonb)) f),
+    (SELECT coalesce(sum(core.try_numeric(f->>'total_tax')), 0)
+       FROM jsonb_array_elements(coalesce(p->'fee_lines', '[]'::jsonb)) f),
+    {_money("p->>'cart_tax'")}, {_money("p->>'total_tax'")}, core.try_numeric(p->>'total'),
+    (SELECT coalesce(-sum(core.try_numeric(rf->>'total')), 0)
+       FROM jsonb_array_elements(coalesce(p->'refunds', '[]'::jsonb)) rf),
+    (SELECT coalesce(sum(core.try_numeric(li->>'quantity')), 0) FROM jsonb_array_elements(p->'line_items') li),
+    NULLIF(p->>'payment_method', ''), NULLIF(p->>'created_via', ''),
+    NULLIF(NULLIF(p->>'parent_id', '0'), ''),
+    (SELECT m->>'value' FROM jsonb_array_elements(coalesce(p->'meta_data', '[]'::jsonb)) m
+      WHERE m->>'key' = '_subscription_renewal' LIMIT 1),
+    x.deleted_at IS NOT NULL OR p->>'status' = 'trash',
+    now()
+FROM (
+    SELECT c.id, c.p, c.deleted_at, lower(btrim(c.p->'billing'->>'email')) AS email,
+           (SELECT m->>'value' FROM jsonb_array_elements(coalesce(c.p->'meta_data', '[]'::jsonb)) m
+             WHERE m->>'key' = '_wp_trash_meta_status' LIMIT 1) AS status_before_trash
+    FROM woo_orders_checked c WHERE c.problem IS NULL
+) x
+LEFT JOIN LATERAL (
+    SELECT cu.customer_key FROM core.customers cu
+    WHERE cu.shop_key = :shop AND cu.registered AND cu.email = x.email AND x.email <> ''
+    ORDER BY cu.customer_key LIMIT 1
+) reg ON true
+ON CONFLICT (shop_key, order_id) DO UPDATE SET
+    number = EXCLUDED.number, status = EXCLUDED.status, status_group = EXCLUDED.status_group,
+    currency = EXCLUDED.currency, customer_key = EXCLUDED.customer_key, customer_id = EXCLUDED.customer_id,
+    email = EXCLUDED.email, created_at = EXCLUDED.created_at, created_date = EXCLUDED.created_date,
+    paid_at = EXCLUDED.paid_at, paid_date = EXCLUDED.paid_date, completed_at = EXCLUDED.completed_at,
+    modified_at = EXCLUDED.modified_at, subtotal = EXCLUDED.subtotal, discount_total = EXCLUDED.discount_total,
+    discount_tax = EXCLUDED.discount_tax, shipping_total = EXCLUDED.shipping_total,
+    shipping_tax = EXCLUDED.shipping_tax, fee_total = EXCLUDED.fee_total, fee_tax = EXCLUDED.fee_tax,
+    cart_tax = EXCLUDED.cart_tax, total_tax = EXCLUDED.total_tax, total = EXCLUDED.total,
+    refunded_total = EXCLUDED.refunded_total, item_count = EXCLUDED.item_count,
+    payment_method = EXCLUDED.payment_method, created_via = EXCLUDED.created_via,
+    parent_order_id = EXCLUDED.parent_order_id, subscription_id = EXCLUDED.subscription_id,
+    deleted = EXCLUDED.deleted, mapped_at = EXCLUDED.mapped_at
+"""
+
+_MAPPED_ORDERS = "SELECT id::text AS order_id, p FROM woo_orders_checked WHERE problem IS NULL"
+
+# Child rows of re-mapped orders are replaced whole: a line removed at the source disappears here too.
+_REPLACE_CHILDREN = """
+DELETE FROM core.{table} t USING woo_orders_checked c WHERE t.shop_key = :shop AND t.order_id = c.id::text
+"""
+
+_LINES = f"""
+INSERT INTO core.order_lines (shop_key, order_id, line_id, product_key, variation_key, sku, name, quantity,
+                              subtotal, subtotal_tax, total, total_tax)
+SELECT :shop, o.order_id, li->>'id',
+       NULLIF(NULLIF(li->>'product_id', '0'), ''), NULLIF(NULLIF(li->>'variation_id', '0'), ''),
+       NULLIF(li->>'sku', ''), li->>'name', core.try_numeric(li->>'quantity'),
+       core.try_numeric(li->>'subtotal'), {_money("li->>'subtotal_tax'")},
+       core.try_numeric(li->>'total'), {_money("li->>'total_tax'")}
+FROM ({_MAPPED_ORDERS}) o, jsonb_array_elements(o.p->'line_items') li
+"""
+
+_COUPON_REDEMPTIONS = f"""
+INSERT INTO core.coupon_redemptions (shop_key, order_id, coupon_key, discount, discount_tax)
+SELECT :shop, o.order_id, lower(btrim(cl->>'code')), sum({_money("cl->>'discount'")}),
+       sum({_money("cl->>'discount_tax'")})
+FROM ({_MAPPED_ORDERS}) o, jsonb_array_elements(coalesce(o.p->'coupon_lines', '[]'::jsonb)) cl
+WHERE coalesce(btrim(cl->>'code'), '') <> ''
+GROUP BY o.order_id, lower(btrim(cl->>'code'))
+"""
+
+_ATTRIBUTION_FIELDS = (
+    "source_type", "referrer", "utm_campaign", "utm_source", "utm_medium", "utm_content", "utm_term", "utm_id",
+    "session_entry", "session_pages", "session_count", "device_type", "user_agent",
+)  # fmt: skip
+_ATTRIBUTION = f"""
+INSERT INTO core.order_attribution (shop_key, order_id, {", ".join(_ATTRIBUTION_FIELDS)})
+SELECT :shop, a.order_id, {
+    ", ".join(
+        f"core.try_numeric(a.m->>'{f}')::integer"
+        if f.startswith("session_") and f != "session_entry"
+        else f"NULLIF(a.m->>'{f}', '')"
+        for f in _ATTRIBUTION_FIELDS
+    )
+}
+FROM (
+    SELECT o.order_id, jsonb_object_agg(substr(m->>'key', length('_wc_order_attribution_') + 1), m->'value') AS m
+    FROM ({_MAPPED_ORDERS}) o, jsonb_array_elements(coalesce(o.p->'meta_data', '[]'::jsonb)) m
+    WHERE m->>'key' LIKE '\\_wc\\_order\\_attribution\\_%'
+    GROUP BY o.order_id
+) a
+"""
+
+# Guests: people known only from orders. A guest whose email belongs to a registered customer is that
+# customer (see the module docstring), so only emails without a registered match become guests.
+_GUESTS = """
+INSERT INTO core.customers AS c (shop_key, customer_key, customer_id, email, first_name, last_name, registered,
+                                 created_at, modified_at, deleted)
+SELECT DISTINCT ON (o.customer_key) :shop, o.customer_key, NULL, o.email,
+       NULLIF(r.payload->'billing'->>'first_name', ''), NULLIF(r.payload->'billing'->>'last_name', ''),
+       false, o.created_at, o.modified_at, false
+FROM core.orders o
+JOIN raw.woocommerce_orders r ON r.shop_key = o.shop_key AND r.id::text = o.order_id
+WHERE o.shop_key = :shop AND o.customer_key LIKE 'email:%'
+  AND o.order_id IN (SELECT id::text FROM woo_orders_checked)
+ORDER BY o.customer_key, o.created_at
+ON CONFLICT (shop_key, customer_key) DO UPDATE SET
+    created_at = least(c.created_at, EXCLUDED.created_at)
+"""
+
+# An order mapped before its customer's registration (or a guest who registered later) is re-keyed.
+_REKEY_GUEST_ORDERS = """
+UPDATE core.orders o SET customer_key = cu.customer_key
+FROM core.customers cu
+WHERE o.shop_key = :shop AND cu.shop_key = :shop AND cu.registered AND o.customer_id IS NULL
+  AND o.email = cu.email AND o.email <> '' AND o.customer_key <> cu.customer_key
+"""
+
+_ORPHAN_GUESTS = """
+DELETE FROM core.customers c
+WHERE c.shop_key = :shop AND NOT c.registered
+  AND NOT EXISTS (SELECT 1 FROM core.orders o WHERE o.shop_key = :shop AND o.customer_key = c.customer_key)
+"""
+
+_REFUND_PROBLEM = """
+    CASE
+        WHEN coalesce(parent, core.try_numeric(p->>'parent_id')) IS NULL THEN 'refund has no order id'
+        WHEN core.try_utc(p->>'date_created_gmt') IS NULL
+            THEN 'date_created_gmt is not a date: ' || coalesce(p->>'date_created_gmt', 'missing')
+        WHEN core.try_numeric(p->>'amount') IS NULL THEN 'amount is missing or not a number'
+    END
+"""
+
+_CHECK_REFUNDS = f"""
+CREATE TEMP TABLE woo_refunds_checked ON COMMIT DROP AS
+SELECT s.id, s.p, s.parent, {_REFUND_PROBLEM} AS problem
+FROM (SELECT r.id, r.payload AS p, r.parent_id AS parent FROM {_changed("woocommerce_refunds")}) s
+"""
+
+_REFUNDS = """
+INSERT INTO core.refunds AS t (shop_key, refund_id, order_id, created_at, created_date, amount, reason)
+SELECT :shop, c.id::text, coalesce(c.parent::text, c.p->>'parent_id'), core.try_utc(c.p->>'date_created_gmt'),
+       (core.try_utc(c.p->>'date_created_gmt') AT TIME ZONE :tz)::date, abs(core.try_numeric(c.p->>'amount')),
+       NULLIF(c.p->>'reason', '')
+FROM woo_refunds_checked c WHERE c.problem IS NULL
+ON CONFLICT (shop_key, refund_id) DO UPDATE SET
+    order_id = EXCLUDED.order_id, created_at = EXCLUDED.created_at, created_date = EXCLUDED.created_date,
+    amount = EXCLUDED.amount, reason = EXCLUDED.reason
+"""
+
+_REFUND_LINES = f"""
+INSERT INTO core.refund_lines (shop_key, refund_id, line_id, order_id, order_line_id, product_key, variation_key,
+                               quantity, amount, tax)
+SELECT :shop, c.id::text, li->>'id', coalesce(c.parent::text, c.p->>'parent_id'),
+       (SELECT m->>'value' FROM jsonb_array_elements(coalesce(li->'meta_data', '[]'::jsonb)) m
+         WHERE m->>'key' = '_refunded_item_id' LIMIT 1),
+       NULLIF(NULLIF(li->>'product_id', '0'), ''), NULLIF(NULLIF(li->>'variation_id', '0'), ''),
+       abs({_money("li->>'quantity'")}), abs({_money("li->>'total'")}), abs({_money("li->>'total_tax'")})
+FROM woo_refunds_checked c, jsonb_array_elements(coalesce(c.p->'line_items', '[]'::jsonb)) li
+WHERE c.problem IS NULL
+"""
+
+_PRODUCTS = f"""
+INSERT INTO core.products AS t (shop_key, product_key, product_id, name, sku, type, status, price, regular_price,
+                                created_at, modified_at, in_catalog, deleted)
+SELECT :shop, r.id::text, r.id::text, r.payload->>'name', NULLIF(r.payload->>'sku', ''), r.payload->>'type',
+       r.payload->>'status', core.try_numeric(r.payload->>'price'), core.try_numeric(r.payload->>'regular_price'),
+       core.try_utc(r.payload->>'date_created_gmt'), core.try_utc(r.payload->>'date_modified_gmt'), true,
+       r.deleted_at IS NOT NULL OR r.payload->>'status' = 'trash'
+FROM {_changed("woocommerce_products")}
+ON CONFLICT (shop_key, product_key) DO UPDATE SET
+    name = EXCLUDED.name, sku = EXCLUDED.sku, type = EXCLUDED.type, status = EXCLUDED.status,
+    price = EXCLUDED.price, regular_price = EXCLUDED.regular_price, created_at = EXCLUDED.created_at,
+    modified_at = EXCLUDED.modified_at, in_catalog = true, deleted = EXCLUDED.deleted
+"""
+
+_VARIATIONS = f"""
+INSERT INTO core.variations AS t (shop_key, variation_key, product_key, variation_id, sku, attributes, price,
+                                  regular_price, in_catalog, deleted)
+SELECT :shop, r.id::text, coalesce(r.parent_id::text, r.payload->>'parent_id'), r.id::text,
+       NULLIF(r.payload->>'sku', ''), r.payload->'attributes', core.try_numeric(r.payload->>'price'),
+       core.try_numeric(r.payload->>'regular_price'), true, r.deleted_at IS NOT NULL
+FROM {_changed("woocommerce_variations")}
+ON CONFLICT (shop_key, variation_key) DO UPDATE SET
+    product_key = EXCLUDED.product_key, sku = EXCLUDED.sku, attributes = EXCLUDED.attributes,
+    price = EXCLUDED.price, regular_price = EXCLUDED.regular_price, in_catalog = true, deleted = EXCLUDED.deleted
+"""
+
+# Products and variations that order lines mention but the catalog does not (deleted since): marts
+# still need a name for them, so they are kept as in_catalog = false with the name the line carried.
+_LINE_ONLY_PRODUCTS = """
+INSERT INTO core.products (shop_key, product_key, product_id, name, sku, in_catalog, deleted)
+SELECT DISTINCT ON (l.product_key) :shop, l.product_key, l.product_key, l.name, l.sku, false, true
+FROM core.order_lines l
+WHERE l.shop_key = :shop AND l.product_key IS NOT NULL
+ORDER BY l.product_key, l.order_id DESC
+ON CONFLICT (shop_key, product_key) DO NOTHING
+"""
+
+_LINE_ONLY_VARIATIONS = """
+INSERT INTO core.variations (shop_key, variation_key, product_key, variation_id, sku, in_catalog, deleted)
+SELECT DISTINCT ON (l.variation_key) :shop, l.variation_key, l.product_key, l.variation_key, l.sku, false, true
+FROM core.order_lines l
+WHERE l.shop_key = :shop AND l.variation_key IS NOT NULL
+ORDER BY l.variation_key, l.order_id DESC
+ON CONFLICT (shop_key, variation_key) DO NOTHING
+"""
+
+_COUPONS = f"""
+INSERT INTO core.coupons AS t (shop_key, coupon_key, coupon_id, code, discount_type, amount, created_at, expires_at,
+                               usage_count, in_catalog, deleted)
+SELECT DISTINCT ON (lower(btrim(r.payload->>'code'))) :shop, lower(btrim(r.payload->>'code')), r.id::text,
+       r.payload->>'code', r.payload->>'discount_type', core.try_numeric(r.payload->>'amount'),
+       core.try_utc(r.payload->>'date_created_gmt'), core.try_utc(r.payload->>'date_expires_gmt'),
+       core.try_numeric(r.payload->>'usage_count')::integer, true,
+       r.deleted_at IS NOT NULL OR r.payload->>'status' = 'trash'
+FROM {_changed("woocommerce_coupons")} AND coalesce(btrim(r.payload->>'code'), '') <> ''
+ORDER BY lower(btrim(r.payload->>'code')), r.deleted_at NULLS FIRST, r.id DESC
+ON CONFLICT (shop_key, coupon_key) DO UPDATE SET
+    coupon_id = EXCLUDED.coupon_id, code = EXCLUDED.code, discount_type = EXCLUDED.discount_type,
+    amount = EXCLUDED.amount, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
+    usage_count = EXCLUDED.usage_count, in_catalog = true, deleted = EXCLUDED.deleted
+"""
+
+_LINE_ONLY_COUPONS = """
+INSERT INTO core.coupons (shop_key, coupon_key, code, in_catalog, deleted)
+SELECT DISTINCT :shop, cr.coupon_key, cr.coupon_key, false, true
+FROM core.coupon_redemptions cr WHERE cr.shop_key = :shop
+ON CONFLICT (shop_key, coupon_key) DO NOTHING
+"""
+
+_SUBSCRIPTIONS = f"""
+INSERT INTO core.subscriptions AS t (shop_key, subscription_id, customer_key, status, billing_period,
+    billing_interval, recurring_total, currency, created_at, start_at, trial_end_at, next_payment_at, end_at,
+    cancelled_at, parent_order_id, deleted)
+SELECT :shop, r.id::text,
+       CASE WHEN core.try_numeric(r.payload->>'customer_id') > 0 THEN 'id:' || (r.payload->>'customer_id')
+            ELSE 'email:' || lower(btrim(r.payload->'billing'->>'email')) END,
+       r.payload->>'status', r.payload->>'billing_period', core.try_numeric(r.payload->>'billing_interval')::integer,
+       core.try_numeric(r.payload->>'total'), r.payload->>'currency',
+       core.try_utc(r.payload->>'date_created_gmt'), core.try_utc(r.payload->>'start_date_gmt'),
+       core.try_utc(r.payload->>'trial_end_date_gmt'), core.try_utc(r.payload->>'next_payment_date_gmt'),
+       core.try_utc(r.payload->>'end_date_gmt'), core.try_utc(r.payload->>'cancelled_date_gmt'),
+       NULLIF(NULLIF(r.payload->>'parent_id', '0'), ''),
+       r.deleted_at IS NOT NULL OR r.payload->>'status' = 'trash'
+FROM {_changed("woocommerce_subscriptions")}
+ON CONFLICT (shop_key, subscription_id) DO UPDATE SET
+    customer_key = EXCLUDED.customer_key, status = EXCLUDED.status, billing_period = EXCLUDED.billing_period,
+    billing_interval = EXCLUDED.billing_interval, recurring_total = EXCLUDED.recurring_total,
+    currency = EXCLUDED.currency, created_at = EXCLUDED.created_at, start_at = EXCLUDED.start_at,
+    trial_end_at = EXCLUDED.trial_end_at, next_payment_at = EXCLUDED.next_payment_at, end_at = EXCLUDED.end_at,
+    cancelled_at = EXCLUDED.cancelled_at, parent_order_id = EXCLUDED.parent_order_id, deleted = EXCLUDED.deleted
+"""
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """Rows (re)mapped into core by one run of the model, and records quarantined."""
+
+    orders: int
+    order_lines: int
+    refunds: int
+    customers: int
+    products: int
+    quarantined: int
+    rebuild: bool
+
+
+def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: str | None = None) -> ModelResult:
+    """Map the shop's raw records fetched since `since` (None: all of them) into core, in one transaction."""
+    params = {"shop": shop.key, "since": since, "tz": shop.timezone, "run_id": run_id}
+
+    def run(sql: str, **extra: object) -> int:
+        return conn.execute(sa.text(sql), params | extra).rowcount
+
+    with engine.begin() as conn:
+        customers = run(_CUSTOMERS)
+        products = run(_PRODUCTS)
+        run(_VARIATIONS)
+        run(_COUPONS)
+        run(_CHECK_ORDERS)
+        quarantined = run(_QUARANTINE.format(checked="woo_orders_checked"), entity="orders")
+        run(_RESOLVE.format(checked="woo_orders_checked"), entity="orders")
+        run(_DROP_BAD_ORDERS)
+        orders = run(_ORDERS)
+        for table in ("order_lines", "coupon_redemptions", "order_attribution"):
+            run(_REPLACE_CHILDREN.format(table=table))
+        lines = run(_LINES)
+        run(_COUPON_REDEMPTIONS)
+        run(_ATTRIBUTION)
+        customers += run(_GUESTS)
+        run(_REKEY_GUEST_ORDERS)
+        run(_ORPHAN_GUESTS)
+        run(_LINE_ONLY_PRODUCTS)
+        run(_LINE_ONLY_VARIATIONS)
+        run(_LINE_ONLY_COUPONS)
+        run(_CHECK_REFUNDS)
+        quarantined += run(_QUARANTINE.format(checked="woo_refunds_checked"), entity="refunds")
+        run(_RESOLVE.format(checked="woo_refunds_checked"), entity="refunds")
+        run(
+            "DELETE FROM core.refund_lines t USING woo_refunds_checked c "
+            "WHERE t.shop_key = :shop AND t.refund_id = c.id::text"
+        )
+        refunds = run(_REFUNDS)
+        run(_REFUND_LINES)
+        run(_SUBSCRIPTIONS)
+    return ModelResult(
+        orders=orders,
+        order_lines=lines,
+        refunds=refunds,
+        customers=customers,
+        products=products,
+        quarantined=quarantined,
+        rebuild=since is None,
+    )
