@@ -111,22 +111,12 @@ def shops() -> None:
 )
 @click.option("--name", "display_name", default=None, help="Display name (default: the key).")
 @_clean_errors
-def shops_add(
-    platform: str, key: str, url: str, timezone: str, currency: str, credentials_env: str, display_name: str | None
-) -> None:
+def shops_add(**fields: str | None) -> None:
     """Register a shop and add its Dagster partition."""
     from storepipe.shops import add_shop, validate_shop
 
     # Validate everything before touching the database or Dagster: bad input writes nothing.
-    shop = validate_shop(
-        platform=platform,
-        key=key,
-        url=url,
-        timezone=timezone,
-        currency=currency,
-        credentials_env=credentials_env,
-        display_name=display_name,
-    )
+    shop = validate_shop(**fields)  # type: ignore[arg-type]
     from storepipe.instance import get_instance
     from storepipe.warehouse.engine import warehouse_engine
 
@@ -431,37 +421,16 @@ def emulator() -> None:
 @click.option("--port", default=8081, show_default=True, type=int)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--latency-ms", default=0, show_default=True, type=int, help="Added to every response.")
-@click.option("--version", "wc_version", default="9.4", show_default=True, help="Emulated WooCommerce version.")
+@click.option("--version", "version", default="9.4", show_default=True, help="Emulated WooCommerce version.")
 @click.option("--consumer-key", default="ck_demo", show_default=True)
 @click.option("--consumer-secret", default="cs_demo", show_default=True)
 @click.option("--timezone", default="Europe/Berlin", show_default=True)
 @click.option("--currency", default="EUR", show_default=True)
-def emulator_woocommerce(
-    seed: int,
-    orders: int,
-    port: int,
-    host: str,
-    latency_ms: int,
-    wc_version: str,
-    consumer_key: str,
-    consumer_secret: str,
-    timezone: str,
-    currency: str,
-) -> None:
+def emulator_woocommerce(host: str, port: int, **config: str | int) -> None:
     """Serve the WooCommerce REST API (wc/v3) of a deterministic, generated shop."""
     from storepipe.emulators.woocommerce import EmulatorConfig, serve
 
-    config = EmulatorConfig(
-        seed=seed,
-        orders=orders,
-        version=wc_version,
-        timezone=timezone,
-        currency=currency,
-        consumer_key=consumer_key,
-        consumer_secret=consumer_secret,
-        latency_ms=latency_ms,
-    )
-    serve(config, host=host, port=port)
+    serve(EmulatorConfig(**config), host=host, port=port)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -73,20 +73,7 @@ def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
         result = run_stream(
             warehouse.engine(), shop, stream.name, options, run_id=context.run_id, report=context.log.info
         )
-        metadata: dict[str, dg.RawMetadataValue] = {
-            "dagster/row_count": result.fetched,
-            "fetched": result.fetched,
-            "inserted": result.written.inserted,
-            "updated": result.written.updated,
-            "unchanged": result.written.unchanged,
-            "quarantined": result.quarantined,
-            "requests": result.requests,
-            "seconds": round(result.seconds, 2),
-            "records_per_second": round(result.fetched / result.seconds, 1) if result.seconds else 0.0,
-        }
-        if result.skipped:
-            metadata["skipped"] = result.skipped
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata={"dagster/row_count": result.fetched, **result.summary()})
 
     return _asset
 

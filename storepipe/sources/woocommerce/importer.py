@@ -79,18 +79,7 @@ def run_stream(
         raise
     finally:
         client.close()
-    progress.completed(
-        {
-            "fetched": result.fetched,
-            "inserted": result.written.inserted,
-            "updated": result.written.updated,
-            "unchanged": result.written.unchanged,
-            "quarantined": result.quarantined,
-            "requests": result.requests,
-            "seconds": round(result.seconds, 2),
-            **({"skipped": result.skipped} if result.skipped else {}),
-        }
-    )
+    progress.completed(result.summary())
     return result
 
 

@@ -61,6 +61,22 @@ class StreamResult:
     skipped: str | None = None
     sweeps: list[str] = field(default_factory=list)
 
+    def summary(self) -> dict[str, int | float | str]:
+        """Figures for ops.sync_progress.summary and the asset's (numeric, plottable) metadata."""
+        figures: dict[str, int | float | str] = {
+            "fetched": self.fetched,
+            "inserted": self.written.inserted,
+            "updated": self.written.updated,
+            "unchanged": self.written.unchanged,
+            "quarantined": self.quarantined,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "records_per_second": round(self.fetched / self.seconds, 1) if self.seconds else 0.0,
+        }
+        if self.skipped:
+            figures["skipped"] = self.skipped
+        return figures
+
 
 def wc_date(moment: datetime) -> str:
     """A naive UTC timestamp for filters sent with dates_are_gmt=true.

@@ -234,9 +234,9 @@ CREATE TABLE core.order_attribution (
 """
 
 _DROP = (
-    "order_attribution subscriptions coupon_redemptions coupons variations products customers refund_lines "
-    "refunds order_lines orders"
-).split()
+    "order_attribution", "subscriptions", "coupon_redemptions", "coupons", "variations", "products", "customers",
+    "refund_lines", "refunds", "order_lines", "orders",
+)  # fmt: skip
 
 
 def upgrade() -> None:
