@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -118,7 +118,6 @@ class Sweep:
     key: str
     path: str
     params: dict[str, Any]
-    parent_id: int | None = None
     # Id-descending sweep that stops at the first page reaching this id (new customers only).
     stop_at_id: int | None = None
 
@@ -177,9 +176,13 @@ class StreamSync:
     def plan(self, state: dict[str, Any], started: datetime) -> list[Sweep]:
         """The sweeps of this sync, computed once and saved in the checkpoint so a resume repeats them."""
         stream = self.stream
-        if stream.parent:
-            return self._plan_children(state, started)
         full = self._full(state)
+        if stream.name == "refunds":  # store-wide /refunds (WC >= 9.0); the refunds' own dates filter it
+            params = self._base_params(None)
+            if not full:
+                since = datetime.fromisoformat(state["hwm"]) - self.options.lookback
+                params |= {"modified_after": wc_date(since), "modified_before": wc_date(started)}
+            return [Sweep(f"refunds:{'full' if full else 'modified'}", "/refunds", params)]
         sweeps: list[Sweep] = []
         for status in stream.status_sweeps:
             params = self._base_params(status)
@@ -195,7 +198,7 @@ class StreamSync:
             else:
                 # Stores older than 5.8 have no modified filter: an id sweep is the only complete answer.
                 sweeps.append(Sweep(f"{label}:full", stream.path, params))
-        if stream.resweep and not full and status is not None:
+        if stream.resweep and not full:
             since = started - self.options.resweep
             created_after = max(since, self.options.created_after) if self.options.created_after else since
             params = self._base_params("any") | {"after": wc_date(created_after)}
@@ -233,39 +236,27 @@ class StreamSync:
             )
         return sweeps
 
-    def _plan_children(self, state: dict[str, Any], started: datetime) -> list[Sweep]:
-        """Variations per variable product; refunds store-wide where the store has /refunds, else per order."""
+    def _plan_children(self, state: dict[str, Any], started: datetime) -> tuple[str, list[int]]:
+        """Variations per variable product; refunds per order on stores without /refunds (before 9.0).
+
+        A full sync reads the children of every such parent; an incremental one only of the parents
+        changed in this sync (a new refund re-saves its order, a variation edit does not bump its
+        product: the weekly customers-style full pass is left to `full_refresh`)."""
         stream = self.stream
-        full = self._full(state)
-        if stream.name == "refunds" and self.store.has_refunds_endpoint:
-            params = self._base_params(None)
-            if not full:
-                since = datetime.fromisoformat(state["hwm"]) - self.options.lookback
-                params |= {"modified_after": wc_date(since), "modified_before": wc_date(started)}
-            return [Sweep(f"refunds:{'full' if full else 'modified'}", "/refunds", params)]
         parent_table = woocommerce_raw[stream.parent or ""]
         if stream.name == "variations":
             wanted = parent_table.c.payload["type"].astext.in_(("variable", "variable-subscription"))
+            path = stream.path
         else:  # refunds of orders whose summary lists refunds
-            wanted = (
-                sa.func.jsonb_array_length(sa.func.coalesce(parent_table.c.payload["refunds"], sa.text("'[]'::jsonb")))
-                > 0
-            )
-        query = (
-            sa.select(parent_table.c.id)
-            .where(parent_table.c.shop_key == self.shop.key, wanted)
-            .order_by(parent_table.c.id)
-        )
-        if not full:
-            since = datetime.fromisoformat(state["sync_started"]) if state.get("sync_started") else started
-            query = query.where(parent_table.c.fetched_at >= since - timedelta(minutes=5))
+            refunds = sa.func.coalesce(parent_table.c.payload["refunds"], sa.text("'[]'::jsonb"))
+            wanted = sa.func.jsonb_array_length(refunds) > 0
+            path = "/orders/{parent_id}/refunds"
+        query = sa.select(parent_table.c.id).where(parent_table.c.shop_key == self.shop.key, wanted)
+        if not self._full(state):
+            since = datetime.fromisoformat(state["sync_started"]) - timedelta(minutes=5)
+            query = query.where(parent_table.c.fetched_at >= since)
         with self.engine.connect() as conn:
-            parents = list(conn.execute(query).scalars())
-        path = stream.path if stream.name == "variations" else "/orders/{parent_id}/refunds"
-        return [
-            Sweep(f"{stream.name}:parent:{pid}", path.format(parent_id=pid), {"orderby": "id", "order": "asc"}, pid)
-            for pid in parents
-        ]
+            return path, list(conn.execute(query).scalars())
 
     # ------------------------------------------------------------------ running
 
@@ -274,40 +265,50 @@ class StreamSync:
         requests_before = self.client.requests_sent
         state = load_checkpoint(self.engine, self.shop.key, self.stream.name) or {}
         in_progress = state.get("current_sync")
-        if in_progress and in_progress.get("sync_started") == sync_started.isoformat():
-            plan = [Sweep(**s) for s in in_progress["plan"]]
-        else:
-            try:
-                plan = self.plan(state | {"sync_started": sync_started.isoformat()}, sync_started)
-            except RouteMissing:
-                plan = []
-            in_progress = {
-                "sync_started": sync_started.isoformat(),
-                "full": self._full(state),
-                "plan": [s.__dict__ for s in plan],
-                "done": [],
-                "pages": {},
-                "fetched": 0,
-            }
+        if not in_progress or in_progress.get("sync_started") != sync_started.isoformat():
+            in_progress = self._new_plan(state, sync_started)
             self._save(state | {"current_sync": in_progress})
         self.progress.start(total=None, processed=in_progress["fetched"])
         try:
-            for sweep in plan:
-                if sweep.key in in_progress["done"]:
-                    continue
-                self.result.sweeps.append(sweep.key)
-                self._run_sweep(sweep, state, in_progress)
+            for sweep in (Sweep(**s) for s in in_progress["plan"]):
+                if sweep.key not in in_progress["done"]:
+                    self.result.sweeps.append(sweep.key)
+                    self._run_sweep(sweep, state, in_progress)
+            if in_progress.get("children"):
+                self._run_children(in_progress["children"], state, in_progress)
         except RouteMissing as exc:
             if not self.stream.optional:
                 raise
             self.result.skipped = f"endpoint not available on this store ({exc.url}); plugin not active?"
-        finished = {k: v for k, v in state.items() if k not in ("current_sync",)} | {"hwm": sync_started.isoformat()}
+        finished = {k: v for k, v in state.items() if k != "current_sync"} | {"hwm": sync_started.isoformat()}
         if in_progress["full"]:
             finished["last_full_at"] = sync_started.isoformat()
         self._save(finished)
         self.result.requests = self.client.requests_sent - requests_before
         self.result.seconds = time.monotonic() - t0
         return self.result
+
+    def _new_plan(self, state: dict[str, Any], sync_started: datetime) -> dict[str, Any]:
+        planning_state = state | {"sync_started": sync_started.isoformat()}
+        sweeps: list[Sweep] = []
+        children: dict[str, Any] | None = None
+        try:
+            if self.stream.parent and not (self.stream.name == "refunds" and self.store.has_refunds_endpoint):
+                path, parents = self._plan_children(planning_state, sync_started)
+                children = {"path": path, "parents": _ranges(set(parents)), "done": []}
+            else:
+                sweeps = self.plan(planning_state, sync_started)
+        except RouteMissing:
+            pass
+        return {
+            "sync_started": sync_started.isoformat(),
+            "full": self._full(state),
+            "plan": [s.__dict__ for s in sweeps],
+            "children": children,
+            "done": [],
+            "pages": {},
+            "fetched": 0,
+        }
 
     def _save(self, state: dict[str, Any], conn: sa.Connection | None = None) -> None:
         if conn is not None:
@@ -319,58 +320,73 @@ class StreamSync:
     def _fetch(self, sweep: Sweep, page: int) -> Page:
         return self.client.page(sweep.path, sweep.params, page, self.options.per_page)
 
-    def _run_sweep(self, sweep: Sweep, state: dict[str, Any], in_progress: dict[str, Any]) -> None:
-        per_page = self.options.per_page
-        pages_state = in_progress["pages"].setdefault(sweep.key, {"planned": None, "done": [], "totals": []})
-        if sweep.stop_at_id is not None:
-            self._run_newest(sweep, pages_state, state, in_progress)
-            return
-        done = _unranges(pages_state["done"])
-        pending: dict[int, Page] = {}
-        if pages_state["planned"] is None:
-            first = self._fetch(sweep, 1)
-            pages_state["planned"] = max(1, first.total_pages or 1)
-            pages_state["totals"] = [first.total or 0]
-            pending[1] = first
-        planned = pages_state["planned"]
-        self.progress.set_total(self._estimated_total(in_progress))
-        todo = [p for p in range(1, planned + 1) if p not in done and p not in pending]
-
-        def write(batch: dict[int, Page]) -> None:
-            self._write(sweep, batch, pages_state, done, state, in_progress)
-
-        # Concurrent fetches; the calling thread writes batches as pages arrive.
-        with ThreadPoolExecutor(max_workers=max(1, self.options.concurrency), thread_name_prefix="woo") as pool:
-            futures: dict[Future[Page], int] = {}
-            queue: Iterator[int] = iter(todo)
-            for page in queue:
-                futures[pool.submit(self._fetch, sweep, page)] = page
-                if len(futures) >= self.options.concurrency * 2:
+    def _concurrently(self, func: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+        """(item, func(item)) as they complete, with a bounded number in flight."""
+        limit = max(1, self.options.concurrency)
+        pending = iter(items)
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix=f"woo-{self.stream.name}") as pool:
+            futures: dict[Future[Any], Any] = {}
+            for item in pending:
+                futures[pool.submit(func, item)] = item
+                if len(futures) >= limit * 2:
                     break
             while futures:
                 finished, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    page = futures.pop(future)
-                    pending[page] = future.result()
-                    nxt = next(queue, None)
+                    item = futures.pop(future)
+                    yield item, future.result()
+                    nxt = next(pending, None)
                     if nxt is not None:
-                        futures[pool.submit(self._fetch, sweep, nxt)] = nxt
-                if sum(len(p.records) for p in pending.values()) >= self.options.batch_rows:
-                    write(pending)
-                    pending = {}
+                        futures[pool.submit(func, nxt)] = nxt
+
+    def _run_sweep(self, sweep: Sweep, state: dict[str, Any], in_progress: dict[str, Any]) -> None:
+        per_page = self.options.per_page
+        pages_state = in_progress["pages"].setdefault(
+            sweep.key, {"planned": None, "done": [], "totals": [], "last_len": 0}
+        )
+        if sweep.stop_at_id is not None:
+            self._run_newest(sweep, pages_state, state, in_progress)
+            return
+        done = _unranges(pages_state["done"])
+
+        def write(batch: dict[int, Page]) -> None:
+            def mark() -> None:
+                done.update(batch)
+                pages_state["done"] = _ranges(done)
+                pages_state["totals"].extend(p.total for p in batch.values() if p.total is not None)
+                if pages_state["planned"] in batch:
+                    pages_state["last_len"] = len(batch[pages_state["planned"]].records)
+
+            self._write([(r, None) for p in batch.values() for r in p.records], state, in_progress, mark)
+
+        if pages_state["planned"] is None:
+            first = self._fetch(sweep, 1)
+            pages_state["planned"] = max(1, first.total_pages or 1)
+            pages_state["totals"] = []
+            write({1: first})
+        planned = pages_state["planned"]
+        self.progress.set_total(self._estimated_total(in_progress))
+        todo = [p for p in range(1, planned + 1) if p not in done]
+        pending: dict[int, Page] = {}
+        for page, result in self._concurrently(lambda p: self._fetch(sweep, p), todo):
+            pending[page] = result
+            if sum(len(p.records) for p in pending.values()) >= self.options.batch_rows:
+                write(pending)
+                pending = {}
         if pending:
             write(pending)
 
-        # Tail: records created while we paged land after the planned pages (id ascending). Re-read the
-        # last planned page (it may have filled up) and continue until a page comes back short.
-        page = planned
-        while True:
-            result = self._fetch(sweep, page)
-            write({page: result})
-            if len(result.records) < per_page:
-                break
-            page += 1
+        # Tail: records created while we paged land after the planned pages (id ascending). When the last
+        # page was full or the total grew, re-read the last page and go on until a page comes back short.
         totals = pages_state["totals"]
+        if pages_state["last_len"] >= per_page or (totals and max(totals) > totals[0]):
+            page = planned
+            while True:
+                result = self._fetch(sweep, page)
+                write({page: result})
+                if len(result.records) < per_page:
+                    break
+                page += 1
         if any(later < earlier for earlier, later in pairwise(totals)):
             self._gap_check(sweep, state, in_progress)
         in_progress["done"].append(sweep.key)
@@ -385,15 +401,46 @@ class StreamSync:
         while True:
             result = self._fetch(sweep, page)
             new = [r for r in result.records if isinstance(r.get("id"), int) and r["id"] > (sweep.stop_at_id or 0)]
-            self._write(
-                sweep, {page: Page(new, result.total, result.total_pages)}, pages_state, set(), state, in_progress
-            )
+            self._write([(r, None) for r in new], state, in_progress, lambda: None)
             if len(new) < len(result.records) or len(result.records) < self.options.per_page:
                 break
             page += 1
         in_progress["done"].append(sweep.key)
         in_progress["pages"].pop(sweep.key, None)
         self._save(state | {"current_sync": in_progress})
+
+    def _fetch_children(self, path: str, parent_id: int) -> list[dict[str, Any]]:
+        """Every record under one parent (variations of a product, refunds of an order)."""
+        records: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            result = self.client.page(path.format(parent_id=parent_id), {"orderby": "id", "order": "asc"}, page, 100)
+            records.extend(result.records)
+            if len(result.records) < 100 or (result.total_pages and page >= result.total_pages):
+                return records
+            page += 1
+
+    def _run_children(self, children: dict[str, Any], state: dict[str, Any], in_progress: dict[str, Any]) -> None:
+        """Fetch per-parent listings concurrently; the checkpoint keeps the finished parents as id ranges."""
+        done = _unranges(children["done"])
+        todo = sorted(_unranges(children["parents"]) - done)
+        self.progress.set_total(in_progress["fetched"] + len(todo))
+        batch: dict[int, list[dict[str, Any]]] = {}
+
+        def write() -> None:
+            def mark() -> None:
+                done.update(batch)
+                children["done"] = _ranges(done)
+
+            self._write([(r, pid) for pid, records in batch.items() for r in records], state, in_progress, mark)
+            batch.clear()
+
+        for parent_id, records in self._concurrently(lambda pid: self._fetch_children(children["path"], pid), todo):
+            batch[parent_id] = records
+            if len(batch) >= 100 or sum(map(len, batch.values())) >= self.options.batch_rows:
+                write()
+        if batch:
+            write()
 
     def _estimated_total(self, in_progress: dict[str, Any]) -> int | None:
         pages = in_progress["pages"]
@@ -407,15 +454,13 @@ class StreamSync:
 
     def _write(
         self,
-        sweep: Sweep,
-        batch: dict[int, Page],
-        pages_state: dict[str, Any],
-        done: set[int],
+        records: list[tuple[dict[str, Any], int | None]],
         state: dict[str, Any],
         in_progress: dict[str, Any],
+        mark: Callable[[], None],
     ) -> None:
-        rows, bad = self._rows(sweep, [r for p in batch.values() for r in p.records])
-        fetched = sum(len(p.records) for p in batch.values())
+        """Upsert a batch and, in the same transaction, the checkpoint that `mark` updates to include it."""
+        rows, bad = self._rows(records)
         with self.engine.begin() as conn:
             result = (
                 bulk_upsert(conn, self.table, rows, columns=RAW_COLUMNS, key=("shop_key", "id"), version="modified_gmt")
@@ -426,40 +471,30 @@ class StreamSync:
                 quarantine(
                     conn, self.shop.key, self.stream.name, str(record.get("id", "?")), reason, record, self.run_id
                 )
-            done.update(batch)
-            pages_state["done"] = _ranges(done)
-            pages_state["totals"].extend(p.total for p in batch.values() if p.total is not None)
-            in_progress["fetched"] += fetched
+            mark()
+            in_progress["fetched"] += len(records)
             self._save(state | {"current_sync": in_progress}, conn)
-        self.result.fetched += fetched
+        self.result.fetched += len(records)
         self.result.written = self.result.written + result
         self.result.quarantined += len(bad)
-        self.progress.advance(fetched)
+        self.progress.advance(len(records))
 
-    def _rows(self, sweep: Sweep, records: list[dict[str, Any]]) -> tuple[list[tuple], list[tuple[dict, str]]]:
+    def _rows(self, records: list[tuple[dict[str, Any], int | None]]) -> tuple[list[tuple], list[tuple[dict, str]]]:
         """Raw rows as delivered. Only a record without a usable id cannot be stored: it is quarantined."""
         now = datetime.now(UTC)
         rows: list[tuple] = []
         bad: list[tuple[dict, str]] = []
-        for record in records:
+        for record, parent_id in records:
             rid = record.get("id") if isinstance(record, dict) else None
             if not isinstance(rid, int) or isinstance(rid, bool):
                 bad.append((record if isinstance(record, dict) else {"value": record}, "record has no integer id"))
                 continue
             modified = parse_gmt(record.get("date_modified_gmt")) or parse_gmt(record.get("date_created_gmt"))
-            parent = sweep.parent_id if sweep.parent_id is not None else record.get("parent_id")
+            if parent_id is None and self.stream.parent and isinstance(record.get("parent_id"), int):
+                parent_id = record["parent_id"]  # store-wide /refunds carries the order id in the record
             deleted = now if record.get("status") == "trash" else None
-            rows.append(
-                (
-                    self.shop.key,
-                    rid,
-                    parent if isinstance(parent, int) and self.stream.parent else None,
-                    modified,
-                    json.dumps(record, separators=(",", ":")),
-                    now,
-                    deleted,
-                )
-            )
+            payload = json.dumps(record, separators=(",", ":"))
+            rows.append((self.shop.key, rid, parent_id, modified, payload, now, deleted))
         return rows, bad
 
     def _gap_check(self, sweep: Sweep, state: dict[str, Any], in_progress: dict[str, Any]) -> None:
@@ -482,10 +517,8 @@ class StreamSync:
                 ).scalars()
             )
         missing = sorted(listed - known)
+        unfiltered = {k: v for k, v in sweep.params.items() if k not in ("after", "modified_after", "modified_before")}
         for start in range(0, len(missing), self.options.per_page):
             chunk = missing[start : start + self.options.per_page]
-            include = {k: v for k, v in sweep.params.items() if k not in ("after", "modified_after", "modified_before")}
-            include["include"] = ",".join(map(str, chunk))
-            result = self.client.page(sweep.path, include, 1, self.options.per_page)
-            pages_state = {"done": [], "totals": []}
-            self._write(sweep, {0: result}, pages_state, set(), state, in_progress)
+            result = self.client.page(sweep.path, unfiltered | {"include": ",".join(map(str, chunk))}, 1, len(chunk))
+            self._write([(r, None) for r in result.records], state, in_progress, lambda: None)
