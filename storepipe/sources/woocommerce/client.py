@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -35,6 +37,9 @@ class StoreInfo:
     version: tuple[int, ...]
     currency: str | None
     home_url: str | None
+    # The store's clock (HTTP Date header). Sync windows are computed in it, so a client whose clock is
+    # off does not skip or re-read changes; None when the server sends no Date header.
+    server_time: datetime | None = None
 
     @property
     def has_modified_filter(self) -> bool:
@@ -117,13 +122,18 @@ class WooClient:
         return self.http.get(path, params, classify=self._classify)[1]
 
     def store_info(self) -> StoreInfo:
-        status = self.get("/system_status")
+        response, status = self.http.get("/system_status", classify=self._classify)
+        try:
+            server_time = email.utils.parsedate_to_datetime(response.headers["Date"]).astimezone(UTC)
+        except (KeyError, TypeError, ValueError):
+            server_time = None
         environment = status.get("environment") or {}
         settings = status.get("settings") or {}
         return StoreInfo(
             version=version_tuple(str(environment.get("version") or "0")),
             currency=settings.get("currency"),
             home_url=environment.get("home_url"),
+            server_time=server_time,
         )
 
     def page(self, path: str, params: Mapping[str, Any], page: int, per_page: int) -> Page:

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -14,8 +14,9 @@ from storepipe.http import AuthError, HttpError
 from storepipe.shops import Shop
 from storepipe.sources.bookkeeping import ProgressTracker, load_checkpoint, save_checkpoint
 from storepipe.sources.woocommerce.client import WooClient
+from storepipe.sources.woocommerce.options import SyncOptions
 from storepipe.sources.woocommerce.streams import BY_NAME
-from storepipe.sources.woocommerce.sync import StreamResult, StreamSync, SyncOptions
+from storepipe.sources.woocommerce.sync import StreamResult, StreamSync
 from storepipe.warehouse import tables
 
 SESSION = "_session"  # checkpoint entity holding the open sync session of a shop
@@ -26,17 +27,19 @@ def _fingerprint(options: SyncOptions) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def open_session(engine: sa.Engine, shop: Shop, options: SyncOptions, run_id: str | None) -> datetime:
-    """The start time of the shop's current sync: reused when a killed sync with the same options resumes."""
+def open_session(
+    engine: sa.Engine, shop: Shop, options: SyncOptions, run_id: str | None, store_now: datetime | None
+) -> tuple[datetime, datetime]:
+    """The start of the shop's current sync on the store's clock and on ours; a killed sync resumes it."""
     state = load_checkpoint(engine, shop.key, SESSION)
     if state and state.get("options") == _fingerprint(options):
-        return datetime.fromisoformat(state["started"])
-    started = datetime.now(UTC).replace(microsecond=0)
+        return datetime.fromisoformat(state["started"]), datetime.fromisoformat(state["local_started"])
+    local = datetime.now(UTC)
+    started = (store_now or local).replace(microsecond=0)
+    session = {"started": started.isoformat(), "local_started": local.isoformat(), "options": _fingerprint(options)}
     with engine.begin() as conn:
-        save_checkpoint(
-            conn, shop.key, SESSION, {"started": started.isoformat(), "options": _fingerprint(options)}, run_id
-        )
-    return started
+        save_checkpoint(conn, shop.key, SESSION, session, run_id)
+    return started, local
 
 
 def close_session(engine: sa.Engine, shop: Shop) -> None:
@@ -57,7 +60,6 @@ def run_stream(
 ) -> StreamResult:
     """Sync one stream of one shop; progress, Paused/Failed status and errors land in ops.sync_progress."""
     progress = ProgressTracker(engine, shop.key, stream_name, run_id=run_id, report=report)
-    started = open_session(engine, shop, options, run_id)
     client = WooClient(
         shop,
         concurrency=options.concurrency,
@@ -66,8 +68,9 @@ def run_stream(
     )
     try:
         store = client.store_info()
+        started, local_started = open_session(engine, shop, options, run_id, store.server_time)
         sync = StreamSync(engine, client, shop, BY_NAME[stream_name], store, options, progress, run_id=run_id)
-        result = sync.run(sync_started=started)
+        result = sync.run(sync_started=started, local_started=local_started)
     except AuthError as exc:
         progress.failed(str(exc))
         raise
@@ -102,7 +105,7 @@ def finish_sync(
     progress.start()
     t0 = datetime.now(UTC)
     session = load_checkpoint(engine, shop.key, SESSION)
-    since = None if rebuild or not session else datetime.fromisoformat(session["started"]) - timedelta(minutes=5)
+    since = None if rebuild or not session else datetime.fromisoformat(session["local_started"])
     try:
         result = map_shop(engine, shop, since, run_id=run_id)
     except Exception as exc:
@@ -126,7 +129,7 @@ def finish_sync(
             .select_from(tables.discrepancies)
             .where(tables.discrepancies.c.shop_key == shop.key, tables.discrepancies.c.resolved_at.is_(None))
         ).scalar_one()
-    started = datetime.fromisoformat(session["started"]) if session else t0
+    started = datetime.fromisoformat(session["local_started"]) if session else t0
     summary: dict[str, int | float | str | None] = {
         "orders_synced": fetched.get("orders"),
         "customers_updated": fetched.get("customers"),

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from storepipe.shops import Shop
-from storepipe.sources.woocommerce.sync import SyncOptions
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What one sync of one shop does; built from the Dagster run config or the CLI."""
+
+    mode: str = "incremental"  # "full" re-reads everything; "incremental" reads what changed since last time
+    window: str | None = None  # "30d" | "90d" | "365d": only orders and subscriptions of the last N local days
+    since: str | None = None  # or those created on or after this shop-local date (YYYY-MM-DD)
+    lookback: timedelta = timedelta(hours=72)
+    full_refresh: frozenset[str] = frozenset()
+    per_page: int = 100
+    concurrency: int = 4
+    resweep: timedelta = timedelta(days=7)
+    customers_full_every: timedelta = timedelta(days=7)
+    batch_rows: int = 1000
+
 
 WINDOWS = {"30d": 30, "90d": 90, "365d": 365, "all": None}
 
@@ -40,15 +57,17 @@ def build_options(
     full_refresh: list[str] | tuple[str, ...] = (),
     page_size: int = 100,
     concurrency: int = 4,
-    now: datetime | None = None,
 ) -> SyncOptions:
+    """Validate what the user asked for; the window itself is placed on the store's clock when the sync starts."""
     if mode not in ("full", "incremental"):
         raise ValueError(f"mode must be full or incremental; got {mode!r}")
     if not 1 <= page_size <= 100:
         raise ValueError("page_size must be between 1 and 100 (WooCommerce's limit)")
+    window_start(shop, window, since)  # raises on a bad window or date now, not halfway through a sync
     return SyncOptions(
         mode=mode,
-        created_after=window_start(shop, window, since, now=now),
+        window=None if window == "all" else window,
+        since=since,
         lookback=timedelta(hours=lookback_hours),
         full_refresh=frozenset(full_refresh),
         per_page=page_size,

@@ -25,27 +25,13 @@ import sqlalchemy as sa
 from storepipe.shops import Shop
 from storepipe.sources.bookkeeping import ProgressTracker, load_checkpoint, quarantine, save_checkpoint
 from storepipe.sources.woocommerce.client import Page, RouteMissing, StoreInfo, WooClient
+from storepipe.sources.woocommerce.options import SyncOptions, window_start
 from storepipe.sources.woocommerce.streams import Stream
 from storepipe.warehouse.tables import woocommerce_raw
 from storepipe.warehouse.upsert import EMPTY, UpsertResult, bulk_upsert
 
 RAW_COLUMNS = ("shop_key", "id", "parent_id", "modified_gmt", "payload", "fetched_at", "deleted_at")
 _WC_DATE = "%Y-%m-%dT%H:%M:%S"
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    """What one sync of one shop does; built from the Dagster run config or the CLI."""
-
-    mode: str = "incremental"  # "full" re-reads everything; "incremental" reads what changed since last time
-    created_after: datetime | None = None  # window/since: only orders and subscriptions created after this
-    lookback: timedelta = timedelta(hours=72)
-    full_refresh: frozenset[str] = frozenset()
-    per_page: int = 100
-    concurrency: int = 4
-    resweep: timedelta = timedelta(days=7)
-    customers_full_every: timedelta = timedelta(days=7)
-    batch_rows: int = 1000
 
 
 @dataclass
@@ -136,7 +122,6 @@ class StreamSync:
         progress: ProgressTracker,
         *,
         run_id: str | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.engine = engine
         self.client = client
@@ -146,9 +131,10 @@ class StreamSync:
         self.options = options
         self.progress = progress
         self.run_id = run_id
-        self.now = now
         self.table = woocommerce_raw[stream.name]
         self.result = StreamResult(stream.name)
+        self.local_started = self.sync_started = datetime.now(UTC)  # set for real by run()
+        self.created_after: datetime | None = None
 
     # ------------------------------------------------------------------ planning
 
@@ -162,15 +148,15 @@ class StreamSync:
 
     def _customers_due(self, state: dict[str, Any]) -> bool:
         last = state.get("last_full_at")
-        return last is None or self.now() - datetime.fromisoformat(last) >= self.options.customers_full_every
+        return last is None or self.sync_started - datetime.fromisoformat(last) >= self.options.customers_full_every
 
     def _base_params(self, status: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {"orderby": "id", "order": "asc", "dates_are_gmt": "true", **dict(self.stream.params)}
         if status:
             params["status"] = status
-        if self.stream.created_filter and self.options.created_after:
+        if self.stream.created_filter and self.created_after:
             # `after` is strict; one second earlier keeps an order created exactly at the boundary.
-            params["after"] = wc_date(self.options.created_after - timedelta(seconds=1))
+            params["after"] = wc_date(self.created_after - timedelta(seconds=1))
         return params
 
     def plan(self, state: dict[str, Any], started: datetime) -> list[Sweep]:
@@ -200,7 +186,7 @@ class StreamSync:
                 sweeps.append(Sweep(f"{label}:full", stream.path, params))
         if stream.resweep and not full:
             since = started - self.options.resweep
-            created_after = max(since, self.options.created_after) if self.options.created_after else since
+            created_after = max(since, self.created_after) if self.created_after else since
             params = self._base_params("any") | {"after": wc_date(created_after)}
             sweeps.append(Sweep(f"{stream.name}:resweep", stream.path, params))
         return sweeps
@@ -210,14 +196,16 @@ class StreamSync:
         order changed in this sync points at. (A weekly full sweep catches profile edits of customers
         who did not order; see Stream CUSTOMERS.)"""
         customers, orders = self.table, woocommerce_raw["orders"]
-        since = datetime.fromisoformat(state["sync_started"]) - timedelta(minutes=5)
+        since = self.local_started  # raw.fetched_at is on this machine's clock
         with self.engine.connect() as conn:
             newest = conn.execute(
                 sa.select(sa.func.max(customers.c.id)).where(customers.c.shop_key == self.shop.key)
             ).scalar_one()
             referenced = sorted(
                 conn.execute(
-                    sa.select(sa.distinct(orders.c.payload["customer_id"].as_integer())).where(
+                    sa.select(orders.c.payload["customer_id"].as_integer())
+                    .distinct()
+                    .where(
                         orders.c.shop_key == self.shop.key,
                         orders.c.fetched_at >= since,
                         orders.c.payload["customer_id"].as_integer() > 0,
@@ -253,15 +241,19 @@ class StreamSync:
             path = "/orders/{parent_id}/refunds"
         query = sa.select(parent_table.c.id).where(parent_table.c.shop_key == self.shop.key, wanted)
         if not self._full(state):
-            since = datetime.fromisoformat(state["sync_started"]) - timedelta(minutes=5)
-            query = query.where(parent_table.c.fetched_at >= since)
+            query = query.where(parent_table.c.fetched_at >= self.local_started)
         with self.engine.connect() as conn:
             return path, list(conn.execute(query).scalars())
 
     # ------------------------------------------------------------------ running
 
-    def run(self, *, sync_started: datetime) -> StreamResult:
+    def run(self, *, sync_started: datetime, local_started: datetime) -> StreamResult:
+        """Sync the stream. `sync_started` is the sync's start on the store's clock (API windows);
+        `local_started` the same moment on this machine's clock (compared with raw.fetched_at)."""
         t0 = time.monotonic()
+        self.local_started = local_started
+        self.sync_started = sync_started
+        self.created_after = window_start(self.shop, self.options.window, self.options.since, now=sync_started)
         requests_before = self.client.requests_sent
         state = load_checkpoint(self.engine, self.shop.key, self.stream.name) or {}
         in_progress = state.get("current_sync")
