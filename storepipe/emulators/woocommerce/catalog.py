@@ -9,6 +9,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from storepipe.emulators.woocommerce.config import EmulatorConfig
 from storepipe.emulators.woocommerce.money import rnd
@@ -21,8 +22,15 @@ _CATALOG: list[tuple[str, str, str, str, object, float, str]] = [
     ("Espresso Beans 1 kg", "Coffee", "24.90", "simple", None, 9.0, ""),
     ("Filter Coffee 500 g", "Coffee", "12.50", "simple", None, 7.0, ""),
     ("Decaf Beans 500 g", "Coffee", "13.90", "simple", None, 2.0, ""),
-    ("Roaster's Choice", "Coffee", "11.00", "variable",
-     [("Size", ["250 g", "500 g", "1 kg"]), ("Grind", ["Whole bean", "Espresso", "Filter"])], 8.0, ""),
+    (
+        "Roaster's Choice",
+        "Coffee",
+        "11.00",
+        "variable",
+        [("Size", ["250 g", "500 g", "1 kg"]), ("Grind", ["Whole bean", "Espresso", "Filter"])],
+        8.0,
+        "",
+    ),
     ("Single Origin Ethiopia", "Coffee", "9.50", "variable", [("Size", ["250 g", "1 kg"])], 4.0, ""),
     ("Holiday Blend 2023", "Coffee", "14.50", "simple", None, 3.0, "d"),
     ("Ceramic Mug", "Accessories", "14.00", "simple", None, 4.0, ""),
@@ -36,8 +44,15 @@ _CATALOG: list[tuple[str, str, str, str, object, float, str]] = [
     ("Milk Frother", "Brewing", "39.00", "simple", None, 1.5, ""),
     ("Descaler", "Care", "9.90", "simple", None, 2.5, ""),
     ("Travel Tumbler", "Accessories", "24.00", "variable", [("Color", ["Black", "Sand", "Sage"])], 2.5, ""),
-    ("Roastery T-Shirt", "Merch", "25.00", "variable",
-     [("Size", ["S", "M", "L", "XL"]), ("Color", ["Black", "White"])], 2.0, ""),
+    (
+        "Roastery T-Shirt",
+        "Merch",
+        "25.00",
+        "variable",
+        [("Size", ["S", "M", "L", "XL"]), ("Color", ["Black", "White"])],
+        2.0,
+        "",
+    ),
     ("Chocolate Bar", "Treats", "3.50", "simple", None, 3.0, ""),
     ("Gift Card", "Gifts", "25.00", "simple", None, 1.5, "vn"),
     ("Barista Workshop (online)", "Courses", "49.00", "simple", None, 0.8, "v"),
@@ -45,36 +60,153 @@ _CATALOG: list[tuple[str, str, str, str, object, float, str]] = [
     ("Espresso Machine Pro", "Brewing", "549.00", "simple", None, 0.4, "l"),
     ("Coffee Club Monthly", "Subscriptions", "19.00", "subscription", ("month", 1), 0.0, ""),
     ("Coffee Club Annual", "Subscriptions", "199.00", "subscription", ("year", 1), 0.0, ""),
-    ("Bean Box", "Subscriptions", "12.00", "variable-subscription",
-     ([("Size", ["250 g", "500 g"])], ("week", 2)), 0.0, ""),
-]  # fmt: skip
+    (
+        "Bean Box",
+        "Subscriptions",
+        "12.00",
+        "variable-subscription",
+        ([("Size", ["250 g", "500 g"])], ("week", 2)),
+        0.0,
+        "",
+    ),
+]
 
 FIRST_NAMES = [
-    "Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Jonas", "Julia", "Karl", "Lena",
-    "Lukas", "Maria", "Max", "Mia", "Noah", "Olivia", "Paul", "Sophie", "Tom", "Zoe", "Jürgen", "Chloé",
-    "Liam", "Ava", "Ethan", "Isla", "James", "Grace", "Oliver", "Amelia", "Mateo", "Sofia", "Yuki", "Aiko",
-    "Lars", "Ingrid", "Pierre", "Élodie", "Marek", "Zofia", "Ahmet", "Elif", "Priya", "Arjun", "Kofi", "Ama",
-]  # fmt: skip
+    "Anna",
+    "Ben",
+    "Clara",
+    "David",
+    "Emma",
+    "Felix",
+    "Greta",
+    "Hannah",
+    "Jonas",
+    "Julia",
+    "Karl",
+    "Lena",
+    "Lukas",
+    "Maria",
+    "Max",
+    "Mia",
+    "Noah",
+    "Olivia",
+    "Paul",
+    "Sophie",
+    "Tom",
+    "Zoe",
+    "Jürgen",
+    "Chloé",
+    "Liam",
+    "Ava",
+    "Ethan",
+    "Isla",
+    "James",
+    "Grace",
+    "Oliver",
+    "Amelia",
+    "Mateo",
+    "Sofia",
+    "Yuki",
+    "Aiko",
+    "Lars",
+    "Ingrid",
+    "Pierre",
+    "Élodie",
+    "Marek",
+    "Zofia",
+    "Ahmet",
+    "Elif",
+    "Priya",
+    "Arjun",
+    "Kofi",
+    "Ama",
+]
 LAST_NAMES = [
-    "Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann",
-    "Koch", "Richter", "Klein", "Wolf", "Neumann", "Schwarz", "Smith", "Jones", "Brown", "Taylor", "Wilson",
-    "Davies", "Evans", "Johnson", "Garcia", "Martin", "Dubois", "Rossi", "Nowak", "Kowalski", "Jensen",
-    "Larsen", "Tanaka", "Suzuki", "Yılmaz", "Kaya", "Patel", "Singh", "Mensah", "O'Brien", "Nguyen", "Kim",
-]  # fmt: skip
+    "Müller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Schulz",
+    "Hoffmann",
+    "Koch",
+    "Richter",
+    "Klein",
+    "Wolf",
+    "Neumann",
+    "Schwarz",
+    "Smith",
+    "Jones",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Davies",
+    "Evans",
+    "Johnson",
+    "Garcia",
+    "Martin",
+    "Dubois",
+    "Rossi",
+    "Nowak",
+    "Kowalski",
+    "Jensen",
+    "Larsen",
+    "Tanaka",
+    "Suzuki",
+    "Yılmaz",
+    "Kaya",
+    "Patel",
+    "Singh",
+    "Mensah",
+    "O'Brien",
+    "Nguyen",
+    "Kim",
+]
 _CITIES = {
-    "DE": [("Berlin", "BE", "10115"), ("Hamburg", "HH", "20095"), ("München", "BY", "80331"),
-           ("Köln", "NW", "50667"), ("Leipzig", "SN", "04109"), ("Freiburg", "BW", "79098")],
-    "US": [("Portland", "OR", "97201"), ("Austin", "TX", "73301"), ("Denver", "CO", "80202"),
-           ("Boston", "MA", "02108"), ("Seattle", "WA", "98101"), ("Chicago", "IL", "60601")],
-    "GB": [("London", "", "EC1A 1BB"), ("Manchester", "", "M1 1AE"), ("Bristol", "", "BS1 4DJ"),
-           ("Leeds", "", "LS1 1UR"), ("Glasgow", "", "G1 1XQ")],
-}  # fmt: skip
-_STREETS = ["Hauptstraße", "Bahnhofstraße", "Market Street", "High Street", "Oak Avenue", "Gartenweg",
-            "Lindenallee", "Station Road", "Mill Lane", "Rue de la Paix"]  # fmt: skip
+    "DE": [
+        ("Berlin", "BE", "10115"),
+        ("Hamburg", "HH", "20095"),
+        ("München", "BY", "80331"),
+        ("Köln", "NW", "50667"),
+        ("Leipzig", "SN", "04109"),
+        ("Freiburg", "BW", "79098"),
+    ],
+    "US": [
+        ("Portland", "OR", "97201"),
+        ("Austin", "TX", "73301"),
+        ("Denver", "CO", "80202"),
+        ("Boston", "MA", "02108"),
+        ("Seattle", "WA", "98101"),
+        ("Chicago", "IL", "60601"),
+    ],
+    "GB": [
+        ("London", "", "EC1A 1BB"),
+        ("Manchester", "", "M1 1AE"),
+        ("Bristol", "", "BS1 4DJ"),
+        ("Leeds", "", "LS1 1UR"),
+        ("Glasgow", "", "G1 1XQ"),
+    ],
+}
+_STREETS = [
+    "Hauptstraße",
+    "Bahnhofstraße",
+    "Market Street",
+    "High Street",
+    "Oak Avenue",
+    "Gartenweg",
+    "Lindenallee",
+    "Station Road",
+    "Mill Lane",
+    "Rue de la Paix",
+]
 _DOMAINS = ["example.com", "example.net", "example.org", "mail.example.com", "post.example.net"]
 _COMPANIES = ["", "", "", "", "", "", "Büro Kaffee GmbH", "Acme Studio", "Café Central", "Northwind Ltd"]
 
 
+@lru_cache(maxsize=4096)
 def ascii_slug(text: str, sep: str = "-") -> str:
     """Lowercase ASCII slug (sanitize_title-like) for slugs, SKUs and e-mail local parts."""
     text = text.replace("ß", "ss").replace("ü", "ue").replace("ö", "oe").replace("ä", "ae").replace("ı", "i")
@@ -149,13 +281,19 @@ class Catalog:
 
     def index_segments(self) -> None:
         """Precompute which items can be bought between two catalogue events (launches, deletions)."""
-        cuts = sorted({0} | {p.created for p in self.products} | {p.deleted for p in self.products if p.deleted})
+        cuts = sorted(
+            {0} | {p.created for p in self.products} | {p.deleted for p in self.products if p.deleted}
+        )
         for start in cuts:
             items = [
-                p.idx for p in self.products
-                if p.sellable and not p.is_subscription and p.weight > 0 and p.created <= start
+                p.idx
+                for p in self.products
+                if p.sellable
+                and not p.is_subscription
+                and p.weight > 0
+                and p.created <= start
                 and (p.deleted is None or p.deleted > start)
-            ]  # fmt: skip
+            ]
             weights = list(itertools.accumulate(self.products[i].weight for i in items))
             self._seg_starts.append(start)
             self._seg_items.append(items)
@@ -209,26 +347,52 @@ def build_catalog(config: EmulatorConfig, start: int, now: int) -> Catalog:
         base = rnd(Decimal(price) * scale, dp)
         sku = ascii_slug(name, "").upper()[:10] + f"-{len(products) + 100}"
         common = {
-            "category": category, "created": created, "deleted": deleted,
+            "category": category,
+            "created": created,
+            "deleted": deleted,
             "modified": min(now - DAY, created + rng.randint(1, 400) * DAY) if deleted is None else created,
-            "virtual": "v" in flags, "taxable": "n" not in flags,
-        }  # fmt: skip
+            "virtual": "v" in flags,
+            "taxable": "n" not in flags,
+        }
         if ptype in ("simple", "subscription"):
             plan = extra if ptype == "subscription" else None
-            add(name=name, slug=ascii_slug(name), sku=sku, type=ptype, price=base, weight=weight, plan=plan,
-                **common)  # type: ignore[arg-type]
+            add(
+                name=name,
+                slug=ascii_slug(name),
+                sku=sku,
+                type=ptype,
+                price=base,
+                weight=weight,
+                plan=plan,
+                **common,
+            )  # type: ignore[arg-type]
             continue
-        options, plan = (extra if ptype == "variable-subscription" else (extra, None))  # type: ignore[misc]
-        parent = add(name=name, slug=ascii_slug(name), sku=sku, type=ptype, price=base, weight=0.0,
-                     options=options, plan=plan, **common)  # type: ignore[arg-type]
+        options, plan = extra if ptype == "variable-subscription" else (extra, None)  # type: ignore[misc]
+        parent = add(
+            name=name,
+            slug=ascii_slug(name),
+            sku=sku,
+            type=ptype,
+            price=base,
+            weight=0.0,
+            options=options,
+            plan=plan,
+            **common,
+        )  # type: ignore[arg-type]
         names = [opt_name for opt_name, _ in options]
         for n, combo in enumerate(itertools.product(*(values for _, values in options))):
             step = Decimal(n % 3) * Decimal("0.6") + Decimal(n // 3) * Decimal(4)
             child = add(
-                name=f"{name} - {', '.join(combo)}", slug=ascii_slug(f"{name} {' '.join(combo)}"),
-                sku=f"{sku}-{ascii_slug(''.join(combo), '').upper()[:6]}", type="variation",
-                price=rnd((Decimal(price) * (1 + step / 5)) * scale, dp), weight=weight / (1 + n),
-                parent=parent.idx, attributes=list(zip(names, combo, strict=True)), plan=plan, **common,
+                name=f"{name} - {', '.join(combo)}",
+                slug=ascii_slug(f"{name} {' '.join(combo)}"),
+                sku=f"{sku}-{ascii_slug(''.join(combo), '').upper()[:6]}",
+                type="variation",
+                price=rnd((Decimal(price) * (1 + step / 5)) * scale, dp),
+                weight=weight / (1 + n),
+                parent=parent.idx,
+                attributes=list(zip(names, combo, strict=True)),
+                plan=plan,
+                **common,
             )  # type: ignore[arg-type]
             parent.children.append(child.idx)
     coupons = _build_coupons(config, rng, start, now, launch)
@@ -237,34 +401,74 @@ def build_catalog(config: EmulatorConfig, start: int, now: int) -> Catalog:
     return catalog
 
 
-def _build_coupons(config: EmulatorConfig, rng: random.Random, start: int, now: int, launch: int) -> list[Coupon]:
+def _build_coupons(
+    config: EmulatorConfig, rng: random.Random, start: int, now: int, launch: int
+) -> list[Coupon]:
     dp, scale = config.dp, config.currency_info.price_scale
     money = lambda amount: rnd(Decimal(amount) * scale, dp)  # noqa: E731
     specs: list[tuple[str, str, Decimal, int, int | None, Decimal, float, str]] = [
         ("welcome10", "percent", Decimal(10), launch, None, Decimal(0), 5.0, "10 % off the first order"),
         ("save5", "fixed_cart", money(5), launch, None, money(40), 3.0, "5 off orders over 40"),
         ("muglove", "fixed_product", money(2), launch, None, Decimal(0), 1.5, "2 off every item"),
-        ("newsletter15", "percent", Decimal(15), start + (now - start) // 3, None, Decimal(0), 2.0,
-         "Newsletter sign-up"),
-    ]  # fmt: skip
+        (
+            "newsletter15",
+            "percent",
+            Decimal(15),
+            start + (now - start) // 3,
+            None,
+            Decimal(0),
+            2.0,
+            "Newsletter sign-up",
+        ),
+    ]
     first_year = datetime.fromtimestamp(start, UTC).year
     for year in range(first_year, datetime.fromtimestamp(now, UTC).year + 1):
         bf = int(_black_friday(year).timestamp())
-        specs.append((f"blackfriday{year % 100}", "percent", Decimal(25), bf - 3 * DAY, bf + 4 * DAY,
-                      Decimal(0), 40.0, f"Black Friday {year}"))  # fmt: skip
+        specs.append(
+            (
+                f"blackfriday{year % 100}",
+                "percent",
+                Decimal(25),
+                bf - 3 * DAY,
+                bf + 4 * DAY,
+                Decimal(0),
+                40.0,
+                f"Black Friday {year}",
+            )
+        )
         xmas = int(datetime(year, 12, 1, tzinfo=UTC).timestamp())
-        specs.append((f"xmas{year % 100}", "fixed_cart", money(10), xmas, xmas + 23 * DAY, money(50), 12.0,
-                      f"Christmas {year}"))  # fmt: skip
+        specs.append(
+            (
+                f"xmas{year % 100}",
+                "fixed_cart",
+                money(10),
+                xmas,
+                xmas + 23 * DAY,
+                money(50),
+                12.0,
+                f"Christmas {year}",
+            )
+        )
     coupons = []
     for code, kind, amount, valid_from, expires, minimum, weight, description in specs:
         if valid_from > now:
             continue
         created = max(launch, valid_from - rng.randint(2, 9) * DAY) + rng.randint(0, 3600)
-        coupons.append(Coupon(
-            idx=len(coupons), code=code, discount_type=kind, amount=amount, created=created,
-            modified=min(now, created + rng.randint(0, 3) * DAY), valid_from=valid_from, expires=expires,
-            minimum_amount=minimum, weight=weight, description=description,
-        ))  # fmt: skip
+        coupons.append(
+            Coupon(
+                idx=len(coupons),
+                code=code,
+                discount_type=kind,
+                amount=amount,
+                created=created,
+                modified=min(now, created + rng.randint(0, 3) * DAY),
+                valid_from=valid_from,
+                expires=expires,
+                minimum_amount=minimum,
+                weight=weight,
+                description=description,
+            )
+        )
     return coupons
 
 
@@ -286,10 +490,16 @@ class Profile:
 
     def address(self, with_email: bool) -> dict[str, str]:
         out = {
-            "first_name": self.first, "last_name": self.last, "company": self.company,
-            "address_1": self.address_1, "address_2": self.address_2, "city": self.city, "state": self.state,
-            "postcode": self.postcode, "country": self.country,
-        }  # fmt: skip
+            "first_name": self.first,
+            "last_name": self.last,
+            "company": self.company,
+            "address_1": self.address_1,
+            "address_2": self.address_2,
+            "city": self.city,
+            "state": self.state,
+            "postcode": self.postcode,
+            "country": self.country,
+        }
         if with_email:
             out["email"] = self.email
         out["phone"] = self.phone
@@ -309,10 +519,21 @@ def make_profile(seed: int, idx: int, first_idx: int, last_idx: int, country: st
     if rng.random() < 0.15:
         country = rng.choice(sorted(_CITIES))  # Some orders ship abroad.
     city, state, postcode = rng.choice(_CITIES.get(country, _CITIES["DE"]))
-    phone = "" if rng.random() < 0.25 else f"+{rng.randint(1, 49)} {rng.randint(100, 999)} {rng.randint(1000, 9999999)}"
+    phone = (
+        ""
+        if rng.random() < 0.25
+        else f"+{rng.randint(1, 49)} {rng.randint(100, 999)} {rng.randint(1000, 9999999)}"
+    )
     return Profile(
-        first=first, last=last, email=buyer_email(first, last, idx), phone=phone,
-        company=rng.choice(_COMPANIES), address_1=f"{rng.choice(_STREETS)} {rng.randint(1, 180)}",
-        address_2="" if rng.random() < 0.8 else f"Apt {rng.randint(1, 40)}", city=city, state=state,
-        postcode=postcode, country=country,
-    )  # fmt: skip
+        first=first,
+        last=last,
+        email=buyer_email(first, last, idx),
+        phone=phone,
+        company=rng.choice(_COMPANIES),
+        address_1=f"{rng.choice(_STREETS)} {rng.randint(1, 180)}",
+        address_2="" if rng.random() < 0.8 else f"Apt {rng.randint(1, 40)}",
+        city=city,
+        state=state,
+        postcode=postcode,
+        country=country,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -83,18 +83,19 @@ class EmulatorConfig:
     subscriptions: bool = True
     # Default duration of the "hang" fault: long enough to exceed typical client timeouts, but bounded.
     hang_s: float = 30.0
-    # Budget of the rendered-order cache (bytes of JSON); the rest is rendered again on demand.
-    cache_bytes: int = 160 * 1024 * 1024
+    # Budget of the rendered-JSON cache (compressed bytes); what does not fit is rendered again on demand.
+    cache_bytes: int = 320 * 1024 * 1024
     # OAuth 1.0a timestamps are checked against the real wall clock (clients sign with it), ±15 minutes.
     oauth_check_timestamp: bool = True
     store_name: str = "Storepipe Demo Roastery"
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.orders < 0:
             raise ValueError("orders must be >= 0")
         if self.currency not in CURRENCIES:
-            raise ValueError(f"unsupported currency {self.currency!r}; known: {', '.join(sorted(CURRENCIES))}")
+            raise ValueError(
+                f"unsupported currency {self.currency!r}; known: {', '.join(sorted(CURRENCIES))}"
+            )
         ZoneInfo(self.timezone)  # Fail early on an unknown zone name.
         if self.version_tuple < (3, 5, 0):
             raise ValueError("wc/v3 needs WooCommerce >= 3.5")

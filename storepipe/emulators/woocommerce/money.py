@@ -8,22 +8,24 @@ ZERO = Decimal(0)
 _RAW_PLACES = Decimal("0.000001")
 
 
+_QUANTA = [Decimal(1).scaleb(-dp) for dp in range(12)]
+
+
 def quantum(dp: int) -> Decimal:
     """The smallest amount at `dp` decimals (0.01 for 2)."""
-    return Decimal(1).scaleb(-dp)
+    return _QUANTA[dp]
 
 
 def rnd(value: Decimal, dp: int) -> Decimal:
     """PHP round(): half away from zero (Decimal's ROUND_HALF_UP is away from zero for negatives too)."""
-    return value.quantize(quantum(dp), rounding=ROUND_HALF_UP)
+    return value.quantize(_QUANTA[dp], rounding=ROUND_HALF_UP)
 
 
 def fmt(value: Decimal, dp: int) -> str:
     """wc_format_decimal($v, $dp): fixed decimals, never "-0.00" (PHP 8 number_format drops the sign)."""
-    out = rnd(value, dp)
-    if out == ZERO:
-        out = abs(out)
-    return f"{out:.{dp}f}"
+    out = value.quantize(_QUANTA[dp], rounding=ROUND_HALF_UP)
+    # str() of a quantized Decimal is already fixed-point with `dp` decimals (and much faster than format).
+    return str(abs(out) if out.is_zero() else out)
 
 
 def fmt_raw(value: Decimal) -> str:

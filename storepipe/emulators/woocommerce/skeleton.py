@@ -11,8 +11,16 @@ from storepipe.emulators.woocommerce.config import EmulatorConfig
 from storepipe.emulators.woocommerce.timeutil import DAY, TzTable, add_months
 
 ORDER_STATUSES = (
-    "pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed", "trash", "checkout-draft",
-)  # fmt: skip
+    "pending",
+    "processing",
+    "on-hold",
+    "completed",
+    "cancelled",
+    "refunded",
+    "failed",
+    "trash",
+    "checkout-draft",
+)
 OS = {name: code for code, name in enumerate(ORDER_STATUSES)}
 DELETED = -1  # Force-deleted: gone from every listing and 404 by id.
 SUB_STATUSES = ("pending", "active", "on-hold", "cancelled", "switched", "expired", "pending-cancel", "trash")
@@ -26,8 +34,34 @@ BLOCK_CHECKOUT_FROM = 1704067200  # 2024-01-01: block checkout (created_via "sto
 # Relative order volume by month (Jan..Dec), weekday (Mon..Sun) and shop-local hour of day.
 _MONTH = np.array([0.8, 0.75, 0.85, 0.85, 0.9, 0.85, 0.8, 0.85, 0.95, 1.05, 1.55, 1.9])
 _WEEKDAY = np.array([1.12, 1.05, 1.0, 1.0, 0.95, 0.82, 1.06])
-_HOUR = np.array([0.6, 0.35, 0.2, 0.12, 0.1, 0.15, 0.4, 1.0, 1.6, 1.9, 2.0, 2.0,
-                  2.1, 2.0, 1.9, 1.9, 2.0, 2.2, 2.5, 2.9, 3.1, 2.8, 2.0, 1.2])  # fmt: skip
+_HOUR = np.array(
+    [
+        0.6,
+        0.35,
+        0.2,
+        0.12,
+        0.1,
+        0.15,
+        0.4,
+        1.0,
+        1.6,
+        1.9,
+        2.0,
+        2.0,
+        2.1,
+        2.0,
+        1.9,
+        1.9,
+        2.0,
+        2.2,
+        2.5,
+        2.9,
+        3.1,
+        2.8,
+        2.0,
+        1.2,
+    ]
+)
 _YEARLY_GROWTH = 1.35
 
 
@@ -123,10 +157,13 @@ def build_skeleton(config: EmulatorConfig, catalog: Catalog, tz: TzTable, start:
 
     # All orders, chronological; parents carry their subscription's plan, renewals their schedule.
     created = np.concatenate([regular_created, subs["start"], subs["renew_time"]])
-    kind = np.concatenate([
-        np.full(n_regular, KIND_REGULAR), np.full(len(subs["start"]), KIND_PARENT),
-        np.full(len(subs["renew_time"]), KIND_RENEWAL),
-    ]).astype(np.int8)  # fmt: skip
+    kind = np.concatenate(
+        [
+            np.full(n_regular, KIND_REGULAR),
+            np.full(len(subs["start"]), KIND_PARENT),
+            np.full(len(subs["renew_time"]), KIND_RENEWAL),
+        ]
+    ).astype(np.int8)
     sub_ref = np.concatenate([np.full(n_regular, -1), np.arange(len(subs["start"])), subs["renew_sub"]])
     intent_fail = np.concatenate([np.zeros(n_regular, bool), subs["parent_fail"], subs["renew_failed"]])
     order = np.lexsort((kind, created))
@@ -138,7 +175,7 @@ def build_skeleton(config: EmulatorConfig, catalog: Catalog, tz: TzTable, start:
     buyers = _assign_buyers(rng, n, kind, sub_ref, subs)
     coupon = _assign_coupons(rng, catalog, created, kind)
     via = _assign_via(rng, created, kind)
-    refunds = _plan_refunds(rng, status, paid, completed, modified, now)
+    refunds = _plan_refunds(rng, status, completed, modified, now)
 
     # A few orders are edited later by the shop manager (notes, addresses) which bumps date_modified.
     edited = np.flatnonzero(rng.random(n) < 0.03)
@@ -157,19 +194,45 @@ def build_skeleton(config: EmulatorConfig, catalog: Catalog, tz: TzTable, start:
 
     post_ids = _assign_post_ids(rng, catalog, created, subs["start"], refunds["created"])
     return Skeleton(
-        start=start, launch=launch,
-        o_id=post_ids["orders"], o_created=created, o_paid=paid, o_completed=completed, o_modified=modified,
-        o_status=status, o_kind=kind, o_sub=sub_ref, o_buyer=buyers["order_buyer"].astype(np.int32),
-        o_customer=o_customer.astype(np.int32), o_coupon=coupon, o_via=via,
-        r_id=post_ids["refunds"], r_order=refunds["order"], r_created=refunds["created"],
-        r_kind=refunds["kind"], r_bump=refunds["bump"],
-        s_id=post_ids["subs"], s_parent=parent_pos, s_created=subs["start"], s_status=subs["status"],
-        s_modified=subs["modified"], s_item=subs["item"], s_buyer=subs["buyer"], s_next=subs["next"],
-        s_last=subs["last"], s_end=subs["end"], s_cancelled=subs["cancelled"],
-        b_first=buyers["first"], b_last=buyers["last"], b_user=customers["user_of_buyer"],
-        c_buyer=customers["buyer"], c_created=customers["created"], c_modified=customers["modified"],
-        c_paying=customers["paying"], next_post_id=post_ids["next"],
-    )  # fmt: skip
+        start=start,
+        launch=launch,
+        o_id=post_ids["orders"],
+        o_created=created,
+        o_paid=paid,
+        o_completed=completed,
+        o_modified=modified,
+        o_status=status,
+        o_kind=kind,
+        o_sub=sub_ref,
+        o_buyer=buyers["order_buyer"].astype(np.int32),
+        o_customer=o_customer.astype(np.int32),
+        o_coupon=coupon,
+        o_via=via,
+        r_id=post_ids["refunds"],
+        r_order=refunds["order"],
+        r_created=refunds["created"],
+        r_kind=refunds["kind"],
+        r_bump=refunds["bump"],
+        s_id=post_ids["subs"],
+        s_parent=parent_pos,
+        s_created=subs["start"],
+        s_status=subs["status"],
+        s_modified=subs["modified"],
+        s_item=subs["item"],
+        s_buyer=subs["buyer"],
+        s_next=subs["next"],
+        s_last=subs["last"],
+        s_end=subs["end"],
+        s_cancelled=subs["cancelled"],
+        b_first=buyers["first"],
+        b_last=buyers["last"],
+        b_user=customers["user_of_buyer"],
+        c_buyer=customers["buyer"],
+        c_created=customers["created"],
+        c_modified=customers["modified"],
+        c_paying=customers["paying"],
+        next_post_id=post_ids["next"],
+    )
 
 
 def _plan_subscriptions(
@@ -177,11 +240,13 @@ def _plan_subscriptions(
 ) -> dict[str, np.ndarray]:
     """Subscriptions with their renewal schedule, trimmed so they stay a minority of all orders."""
     items = catalog.subscription_items()
-    n_subs = int(round(config.orders * 0.014)) if config.subscriptions and config.orders >= 40 and items else 0
+    n_subs = round(config.orders * 0.014) if config.subscriptions and config.orders >= 40 and items else 0
     n_subs = max(n_subs, 2 if n_subs else 0)
     starts = _sample_times(rng, n_subs, start, now, tz)
     item_weights = np.array([0.55 if catalog.products[i].plan == ("month", 1) else 0.3 for i in items])
-    item = np.array(items, dtype=np.int32)[rng.choice(len(items), size=n_subs, p=item_weights / item_weights.sum())]
+    item = np.array(items, dtype=np.int32)[
+        rng.choice(len(items), size=n_subs, p=item_weights / item_weights.sum())
+    ]
     churn_p = {"week": 0.03, "month": 0.06, "year": 0.35, "day": 0.01}
     parent_draw = rng.random(n_subs)
     fixed_length = rng.random(n_subs) < 0.08
@@ -190,7 +255,9 @@ def _plan_subscriptions(
     used = 0
     for i in range(n_subs):
         period, interval = catalog.products[int(item[i])].plan  # type: ignore[misc]
-        parent_state = "paid" if parent_draw[i] < 0.94 else ("pending" if parent_draw[i] < 0.97 else "cancelled")
+        parent_state = (
+            "paid" if parent_draw[i] < 0.94 else ("pending" if parent_draw[i] < 0.97 else "cancelled")
+        )
         lifetime = int(rng.geometric(churn_p[period]))
         cap = 12 if fixed_length[i] else 10**6
         renewals: list[int] = []
@@ -217,11 +284,19 @@ def _plan_subscriptions(
         if used + 1 + len(renewals) > budget:
             continue
         used += 1 + len(renewals)
-        plans.append({
-            "start": t0, "item": int(item[i]), "renewals": renewals, "parent_state": parent_state,
-            "next": next_payment, "cancelled": cancelled, "end": end, "failed_last": failed_last,
-        })  # fmt: skip
-    return _subscription_columns(rng, plans, now, config)
+        plans.append(
+            {
+                "start": t0,
+                "item": int(item[i]),
+                "renewals": renewals,
+                "parent_state": parent_state,
+                "next": next_payment,
+                "cancelled": cancelled,
+                "end": end,
+                "failed_last": failed_last,
+            }
+        )
+    return _subscription_columns(plans, now)
 
 
 def _period_after(epoch: int, period: str, count: int) -> int:
@@ -232,17 +307,19 @@ def _period_after(epoch: int, period: str, count: int) -> int:
     return epoch + count * (7 if period == "week" else 1) * DAY
 
 
-def _subscription_columns(
-    rng: np.random.Generator, plans: list[dict[str, object]], now: int, config: EmulatorConfig
-) -> dict[str, np.ndarray]:
+def _subscription_columns(plans: list[dict[str, object]], now: int) -> dict[str, np.ndarray]:
     n = len(plans)
     out: dict[str, np.ndarray] = {
         "start": np.array([p["start"] for p in plans], dtype=np.int64),
         "item": np.array([p["item"] for p in plans], dtype=np.int32),
-        "next": np.zeros(n, np.int64), "last": np.zeros(n, np.int64), "end": np.zeros(n, np.int64),
-        "cancelled": np.zeros(n, np.int64), "status": np.zeros(n, np.int8), "modified": np.zeros(n, np.int64),
+        "next": np.zeros(n, np.int64),
+        "last": np.zeros(n, np.int64),
+        "end": np.zeros(n, np.int64),
+        "cancelled": np.zeros(n, np.int64),
+        "status": np.zeros(n, np.int8),
+        "modified": np.zeros(n, np.int64),
         "parent_fail": np.zeros(n, bool),
-    }  # fmt: skip
+    }
     renew_time: list[int] = []
     renew_sub: list[int] = []
     renew_failed: list[bool] = []
@@ -288,7 +365,6 @@ def _subscription_columns(
     out["renew_failed"] = np.array(renew_failed, dtype=bool)
     # Subscribers are registered customers; the buyer is chosen in _assign_buyers.
     out["buyer"] = np.zeros(n, dtype=np.int32)
-    del rng, config
     return out
 
 
@@ -306,8 +382,13 @@ def _order_lifecycle(
     u = rng.random(n)
     intent = np.full(n, OS["completed"], dtype=np.int8)
     regular = kind == KIND_REGULAR
-    for status, upper in (("failed", 0.04), ("cancelled", 0.09), ("pending", 0.102), ("on-hold", 0.11),
-                          ("trash", 0.114)):  # fmt: skip
+    for status, upper in (
+        ("failed", 0.04),
+        ("cancelled", 0.09),
+        ("pending", 0.102),
+        ("on-hold", 0.11),
+        ("trash", 0.114),
+    ):
         intent[regular & (u < upper) & (intent == OS["completed"])] = OS[status]
     # Subscription parents that never got paid, and renewals whose automatic payment failed.
     parent_fail = (kind == KIND_PARENT) & intent_fail
@@ -367,16 +448,22 @@ def _assign_buyers(
     # Registered customers sometimes check out as guests with the same e-mail address.
     guest_checkout = (order_buyer >= n_registered) | ((kind == KIND_REGULAR) & (rng.random(n) < 0.06))
     return {
-        "order_buyer": order_buyer, "guest_checkout": guest_checkout, "n_registered": np.int64(n_registered),
+        "order_buyer": order_buyer,
+        "guest_checkout": guest_checkout,
+        "n_registered": np.int64(n_registered),
         "first": rng.integers(0, len(FIRST_NAMES), n_buyers).astype(np.int16),
         "last": rng.integers(0, len(LAST_NAMES), n_buyers).astype(np.int16),
-    }  # fmt: skip
+    }
 
 
 def _register_customers(
-    rng: np.random.Generator, buyers: dict[str, np.ndarray], created: np.ndarray, paid: np.ndarray, now: int,
+    rng: np.random.Generator,
+    buyers: dict[str, np.ndarray],
+    created: np.ndarray,
+    paid: np.ndarray,
+    now: int,
     launch: int,
-) -> dict[str, np.ndarray]:  # fmt: skip
+) -> dict[str, np.ndarray]:
     """Registration just before the first logged-in order; user ids follow registration order."""
     n_registered = int(buyers["n_registered"])
     order_buyer, guest_checkout = buyers["order_buyer"], buyers["guest_checkout"]
@@ -393,19 +480,26 @@ def _register_customers(
     paying[order_buyer[logged & (paid > 0)]] = True
     reg = np.where(first_login < big, first_login - rng.integers(5, 300, n_registered), 0)
     guest_only = (first_login == big) & (first_any < big)
-    reg[guest_only] = np.minimum(first_any[guest_only] + rng.integers(DAY, 30 * DAY, int(guest_only.sum())), now - 1)
+    reg[guest_only] = np.minimum(
+        first_any[guest_only] + rng.integers(DAY, 30 * DAY, int(guest_only.sum())), now - 1
+    )
     never = (first_login == big) & (first_any == big)
     reg[never] = rng.integers(launch, now, int(never.sum()))
     by_time = np.lexsort((np.arange(n_registered), reg))
     user_of_buyer = np.zeros(len(buyers["first"]), dtype=np.int32)
     user_of_buyer[by_time] = np.arange(2, n_registered + 2, dtype=np.int32)  # user 1 is the shop admin
     return {
-        "user_of_buyer": user_of_buyer, "buyer": by_time.astype(np.int32), "created": reg[by_time],
-        "modified": np.maximum(reg, last_login)[by_time], "paying": paying[by_time],
-    }  # fmt: skip
+        "user_of_buyer": user_of_buyer,
+        "buyer": by_time.astype(np.int32),
+        "created": reg[by_time],
+        "modified": np.maximum(reg, last_login)[by_time],
+        "paying": paying[by_time],
+    }
 
 
-def _assign_coupons(rng: np.random.Generator, catalog: Catalog, created: np.ndarray, kind: np.ndarray) -> np.ndarray:
+def _assign_coupons(
+    rng: np.random.Generator, catalog: Catalog, created: np.ndarray, kind: np.ndarray
+) -> np.ndarray:
     """Coupon use grows with the number of valid campaigns (Black Friday codes dominate that week)."""
     n = len(created)
     coupons = catalog.coupons
@@ -424,18 +518,27 @@ def _assign_coupons(rng: np.random.Generator, catalog: Catalog, created: np.ndar
 
 def _assign_via(rng: np.random.Generator, created: np.ndarray, kind: np.ndarray) -> np.ndarray:
     u = rng.random(len(created))
-    via = np.where(u < 0.04, VIA.index("admin"), np.where(u < 0.06, VIA.index("rest-api"), VIA.index("checkout")))
-    block = (via == VIA.index("checkout")) & (created >= BLOCK_CHECKOUT_FROM) & (rng.random(len(created)) < 0.45)
+    via = np.where(
+        u < 0.04, VIA.index("admin"), np.where(u < 0.06, VIA.index("rest-api"), VIA.index("checkout"))
+    )
+    block = (
+        (via == VIA.index("checkout")) & (created >= BLOCK_CHECKOUT_FROM) & (rng.random(len(created)) < 0.45)
+    )
     via[block] = VIA.index("store-api")
-    via[kind == KIND_PARENT] = np.where(block[kind == KIND_PARENT], VIA.index("store-api"), VIA.index("checkout"))
+    via[kind == KIND_PARENT] = np.where(
+        block[kind == KIND_PARENT], VIA.index("store-api"), VIA.index("checkout")
+    )
     via[kind == KIND_RENEWAL] = VIA.index("subscription")
     return via.astype(np.int8)
 
 
 def _plan_refunds(
-    rng: np.random.Generator, status: np.ndarray, paid: np.ndarray, completed: np.ndarray, modified: np.ndarray,
+    rng: np.random.Generator,
+    status: np.ndarray,
+    completed: np.ndarray,
+    modified: np.ndarray,
     now: int,
-) -> dict[str, np.ndarray]:  # fmt: skip
+) -> dict[str, np.ndarray]:
     """Full and partial refunds of completed orders, days to weeks later (some in a later month)."""
     candidates = np.flatnonzero(status == OS["completed"])
     chosen = candidates[rng.random(len(candidates)) < 0.055]
@@ -451,22 +554,26 @@ def _plan_refunds(
     # PayPal IPN refunds are added without re-saving the order: date_modified stays put (#34798-like).
     bump = (kind == REFUND_FULL) | (rng.random(len(kind)) >= 0.15)
     keep = created <= now
-    keep[len(chosen):] &= keep[: len(chosen)][second]  # A second refund needs the first.
+    keep[len(chosen) :] &= keep[: len(chosen)][second]  # A second refund needs the first.
     order, created, kind, bump = order[keep], created[keep], kind[keep], bump[keep]
     status[order[kind == REFUND_FULL]] = OS["refunded"]
     np.maximum.at(modified, order[bump], created[bump])
     by_time = np.lexsort((order, created))
-    del paid
-    return {"order": order[by_time], "created": created[by_time], "kind": kind[by_time].astype(np.int8),
-            "bump": bump[by_time]}  # fmt: skip
+    return {
+        "order": order[by_time],
+        "created": created[by_time],
+        "kind": kind[by_time].astype(np.int8),
+        "bump": bump[by_time],
+    }
 
 
 def _assign_post_ids(
     rng: np.random.Generator, catalog: Catalog, orders: np.ndarray, subs: np.ndarray, refunds: np.ndarray
 ) -> dict[str, np.ndarray]:
     """One increasing WordPress post-id space for catalogue items, orders, subscriptions and refunds."""
-    catalog_times = np.array([p.created for p in catalog.products] + [c.created for c in catalog.coupons],
-                             dtype=np.int64)  # fmt: skip
+    catalog_times = np.array(
+        [p.created for p in catalog.products] + [c.created for c in catalog.coupons], dtype=np.int64
+    )
     parts = [catalog_times, orders, subs, refunds]
     times = np.concatenate(parts)
     rank = np.concatenate([np.full(len(p), r, dtype=np.int8) for r, p in enumerate(parts)])
@@ -482,6 +589,8 @@ def _assign_post_ids(
     for j, coupon in enumerate(catalog.coupons):
         coupon.post_id = int(cat_ids[len(catalog.products) + j])
     return {
-        "orders": ids[bounds[1] : bounds[2]], "subs": ids[bounds[2] : bounds[3]],
-        "refunds": ids[bounds[3] : bounds[4]], "next": np.int64(ids.max() + 1 if len(ids) else 10),
-    }  # fmt: skip
+        "orders": ids[bounds[1] : bounds[2]],
+        "subs": ids[bounds[2] : bounds[3]],
+        "refunds": ids[bounds[3] : bounds[4]],
+        "next": np.int64(ids.max() + 1 if len(ids) else 10),
+    }

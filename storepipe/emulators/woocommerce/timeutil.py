@@ -7,6 +7,7 @@ import calendar
 import re
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -18,6 +19,7 @@ _REST_DATE = re.compile(
 )
 
 
+@lru_cache(maxsize=2048)  # an order formats the same few instants several times (local, gmt, dynamic fields)
 def fmt_epoch(epoch: int) -> str:
     """'YYYY-MM-DDTHH:MM:SS' of an epoch read as UTC (WooCommerce dates carry no offset)."""
     t = time.gmtime(epoch)
@@ -144,4 +146,3 @@ def wall_of_local_iso(value: str) -> int:
 def local_date_parts(wall: int) -> tuple[int, int, int]:
     t = time.gmtime(wall)
     return t.tm_year, t.tm_mon, t.tm_mday
-

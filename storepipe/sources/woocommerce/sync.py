@@ -484,7 +484,8 @@ class StreamSync:
             modified = parse_gmt(record.get("date_modified_gmt")) or parse_gmt(record.get("date_created_gmt"))
             if parent_id is None and self.stream.parent and isinstance(record.get("parent_id"), int):
                 parent_id = record["parent_id"]  # store-wide /refunds carries the order id in the record
-            deleted = now if record.get("status") == "trash" else None
+            # When it was trashed: its modification time, so re-reading the same record changes nothing.
+            deleted = (modified or now) if record.get("status") == "trash" else None
             payload = json.dumps(record, separators=(",", ":"))
             rows.append((self.shop.key, rid, parent_id, modified, payload, now, deleted))
         return rows, bad

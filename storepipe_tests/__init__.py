@@ -1,0 +1,1 @@
+"""storepipe tests, mirroring storepipe/."""
