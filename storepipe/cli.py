@@ -196,9 +196,16 @@ def shops_reconcile(prune: bool) -> None:
 @click.option("--since", metavar="DATE", help="Only orders created on or after this shop-local date (YYYY-MM-DD).")
 @click.option("--lookback-hours", default=72, show_default=True, help="Overlap of an incremental sync.")
 @click.option("--concurrency", default=4, show_default=True, help="Pages fetched at once.")
+@click.option("--page-size", default=100, show_default=True, type=click.IntRange(1, 100), help="Records per page.")
 @_clean_errors
 def import_shop(
-    shop: str, full: bool, window: str | None, since: str | None, lookback_hours: int, concurrency: int
+    shop: str,
+    full: bool,
+    window: str | None,
+    since: str | None,
+    lookback_hours: int,
+    concurrency: int,
+    page_size: int,
 ) -> None:
     """Sync one shop now: runs its lane's job in this process, recorded in the Dagster instance (visible in the UI)."""
     from storepipe.instance import get_instance
@@ -215,7 +222,12 @@ def import_shop(
     if registered.platform != "woocommerce":
         _fail(f"shop {shop!r} is a {registered.platform} shop; its lane has no import job yet")
     registered.credentials()  # fail fast, naming the variable, before a run is created
-    config = {"mode": "full" if full else "incremental", "lookback_hours": lookback_hours, "concurrency": concurrency}
+    config = {
+        "mode": "full" if full else "incremental",
+        "lookback_hours": lookback_hours,
+        "concurrency": concurrency,
+        "page_size": page_size,
+    }
     if window:
         config["window"] = {"30d": "last_30_days", "90d": "last_90_days", "365d": "last_365_days", "all": "all"}[window]
     if since:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from storepipe.http import AuthError, HttpError
 from storepipe.shops import Shop
 from storepipe.sources.bookkeeping import ProgressTracker, load_checkpoint, save_checkpoint
-from storepipe.sources.woocommerce.client import WooClient
+from storepipe.sources.woocommerce.client import StoreInfo, WooClient
 from storepipe.sources.woocommerce.options import SyncOptions
 from storepipe.sources.woocommerce.streams import BY_NAME
 from storepipe.sources.woocommerce.sync import StreamResult, StreamSync
@@ -27,19 +27,40 @@ def _fingerprint(options: SyncOptions) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def open_session(
-    engine: sa.Engine, shop: Shop, options: SyncOptions, run_id: str | None, store_now: datetime | None
-) -> tuple[datetime, datetime]:
-    """The start of the shop's current sync on the store's clock and on ours; a killed sync resumes it."""
+@dataclass(frozen=True)
+class Session:
+    """One sync of one shop: when it started (store's clock and ours) and what the store is."""
+
+    started: datetime
+    local_started: datetime
+    store: StoreInfo
+
+
+def open_session(engine: sa.Engine, shop: Shop, options: SyncOptions, run_id: str | None, client: WooClient) -> Session:
+    """The shop's current sync, resumed if a killed sync with the same options left one, else a new one.
+
+    A new session asks the store for its version and clock once (/system_status); the streams of the
+    sync and any resumed run reuse the answer."""
     state = load_checkpoint(engine, shop.key, SESSION)
     if state and state.get("options") == _fingerprint(options):
-        return datetime.fromisoformat(state["started"]), datetime.fromisoformat(state["local_started"])
+        store = state["store"]
+        return Session(
+            started=datetime.fromisoformat(state["started"]),
+            local_started=datetime.fromisoformat(state["local_started"]),
+            store=StoreInfo(version=tuple(store["version"]), currency=store["currency"], home_url=store["home_url"]),
+        )
+    store = client.store_info()
     local = datetime.now(UTC)
-    started = (store_now or local).replace(microsecond=0)
-    session = {"started": started.isoformat(), "local_started": local.isoformat(), "options": _fingerprint(options)}
+    started = (store.server_time or local).replace(microsecond=0)
+    state = {
+        "started": started.isoformat(),
+        "local_started": local.isoformat(),
+        "options": _fingerprint(options),
+        "store": {"version": list(store.version), "currency": store.currency, "home_url": store.home_url},
+    }
     with engine.begin() as conn:
-        save_checkpoint(conn, shop.key, SESSION, session, run_id)
-    return started, local
+        save_checkpoint(conn, shop.key, SESSION, state, run_id)
+    return Session(started, local, store)
 
 
 def close_session(engine: sa.Engine, shop: Shop) -> None:
@@ -67,10 +88,9 @@ def run_stream(
         on_resume=progress.resumed,
     )
     try:
-        store = client.store_info()
-        started, local_started = open_session(engine, shop, options, run_id, store.server_time)
-        sync = StreamSync(engine, client, shop, BY_NAME[stream_name], store, options, progress, run_id=run_id)
-        result = sync.run(sync_started=started, local_started=local_started)
+        session = open_session(engine, shop, options, run_id, client)
+        sync = StreamSync(engine, client, shop, BY_NAME[stream_name], session.store, options, progress, run_id=run_id)
+        result = sync.run(sync_started=session.started, local_started=session.local_started)
     except AuthError as exc:
         progress.failed(str(exc))
         raise

@@ -256,6 +256,10 @@ class StreamSync:
         self.created_after = window_start(self.shop, self.options.window, self.options.since, now=sync_started)
         requests_before = self.client.requests_sent
         state = load_checkpoint(self.engine, self.shop.key, self.stream.name) or {}
+        if state.get("completed_sync") == sync_started.isoformat():
+            # Finished by an earlier run of this same sync (which was killed later, in another stream).
+            self.result.skipped = "already completed in this sync"
+            return self.result
         in_progress = state.get("current_sync")
         if not in_progress or in_progress.get("sync_started") != sync_started.isoformat():
             in_progress = self._new_plan(state, sync_started)
@@ -272,7 +276,10 @@ class StreamSync:
             if not self.stream.optional:
                 raise
             self.result.skipped = f"endpoint not available on this store ({exc.url}); plugin not active?"
-        finished = {k: v for k, v in state.items() if k != "current_sync"} | {"hwm": sync_started.isoformat()}
+        finished = {k: v for k, v in state.items() if k != "current_sync"} | {
+            "hwm": sync_started.isoformat(),
+            "completed_sync": sync_started.isoformat(),
+        }
         if in_progress["full"]:
             finished["last_full_at"] = sync_started.isoformat()
         self._save(finished)
@@ -362,7 +369,11 @@ class StreamSync:
         pending: dict[int, Page] = {}
         for page, result in self._concurrently(lambda p: self._fetch(sweep, p), todo):
             pending[page] = result
-            if sum(len(p.records) for p in pending.values()) >= self.options.batch_rows:
+            # Commit every wave of pages: a kill loses at most the pages in flight, never finished work.
+            if (
+                len(pending) >= self.options.concurrency
+                or sum(len(p.records) for p in pending.values()) >= self.options.batch_rows
+            ):
                 write(pending)
                 pending = {}
         if pending:

@@ -81,7 +81,8 @@ def core_snapshot(engine: sa.Engine) -> list[tuple]:
             for r in conn.execute(
                 sa.text(
                     "SELECT order_id, status, status_group, total, refunded_total, customer_key, deleted, "
-                    "(SELECT count(*) FROM core.order_lines l WHERE l.shop_key = o.shop_key AND l.order_id = o.order_id) "
+                    "(SELECT count(*) FROM core.order_lines l "
+                    " WHERE l.shop_key = o.shop_key AND l.order_id = o.order_id) "
                     "FROM core.orders o ORDER BY order_id"
                 )
             )

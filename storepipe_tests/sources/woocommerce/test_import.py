@@ -1,4 +1,4 @@
-"""A WooCommerce shop imported over real HTTP from the emulator into a real PostgreSQL: exact, idempotent, incremental."""
+"""A WooCommerce shop imported over real HTTP from the emulator into PostgreSQL: exact, idempotent, incremental."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from storepipe.shops import Shop
 from storepipe.sources.woocommerce.importer import run_stream
 from storepipe.sources.woocommerce.options import build_options
 from storepipe.warehouse import tables
-
 from storepipe_tests.sources.woocommerce.helpers import KEY, SECRET, core_snapshot, emulator_records, raw_records, sync
 
 
@@ -161,7 +160,8 @@ def test_credentials_never_reach_the_database(engine: sa.Engine, woo_shop: Shop)
     with engine.connect() as conn:
         for schema, table in conn.execute(
             sa.text(
-                "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN ('raw','core','ops')"
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_schema IN ('raw', 'core', 'ops')"
             )
         ):
             dump = conn.execute(
