@@ -42,6 +42,21 @@ def test_paging_headers_and_link(shop: RunningEmulator, api) -> None:
     assert len(last.json()) == len(ids) - 7 * (last_page - 1)
 
 
+def test_header_names_are_cased_as_wordpress_sends_them(shop: RunningEmulator) -> None:
+    """Clients that copy headers into a plain dict (urllib, some SDKs) look them up as X-WP-Total."""
+    import base64
+    import http.client
+
+    conn = http.client.HTTPConnection(shop.host, shop.port, timeout=10)
+    token = base64.b64encode(":".join(shop.auth).encode()).decode()
+    conn.request("GET", "/wp-json/wc/v3/orders?per_page=5", headers={"Authorization": f"Basic {token}"})
+    response = conn.getresponse()
+    names = [name for name, _ in response.getheaders()]
+    response.read()
+    conn.close()
+    assert {"X-WP-Total", "X-WP-TotalPages", "Link", "Content-Type"} <= set(names), names
+
+
 def test_link_reappends_query_auth_and_default_per_page(shop: RunningEmulator) -> None:
     key, secret = shop.auth
     response = requests.get(

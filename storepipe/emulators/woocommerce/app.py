@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from storepipe.emulators.woocommerce.config import EmulatorConfig
 from storepipe.emulators.woocommerce.control import ControlApi
@@ -195,7 +195,7 @@ class WooApp:
             # so clients that read "server now" from it stay consistent with the generated data.
             response.headers["Date"] = formatdate(self.store.now, usegmt=True)
             response.headers["Server"] = "nginx"
-            await response(scope, receive, send)
+            await response(scope, receive, _with_wordpress_header_case(send))
 
     async def respond(self, request: Request) -> Response | None:
         path = request.url.path
@@ -578,6 +578,33 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+# Starlette lowercases header names; WordPress sends them capitalised (X-WP-Total, Link, Content-Type).
+# HTTP says names are case-insensitive, but clients that put headers in a plain dict read them as sent.
+_HEADER_CASE = {
+    name.lower(): name
+    for name in (
+        "X-WP-Total", "X-WP-TotalPages", "Link", "Content-Type", "Content-Length", "Retry-After", "Date", "Server",
+        "Allow", "WWW-Authenticate", "X-Robots-Tag", "X-Content-Type-Options", "Access-Control-Expose-Headers",
+        "Access-Control-Allow-Headers", "Connection",
+    )
+}  # fmt: skip
+
+
+def _with_wordpress_header_case(send: Send) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {
+                **message,
+                "headers": [
+                    (_HEADER_CASE.get(k.decode("latin-1"), k.decode("latin-1")).encode("latin-1"), v)
+                    for k, v in message.get("headers", [])
+                ],
+            }
+        await send(message)
+
+    return wrapped
 
 
 def create_app(source: WooStore | EmulatorConfig) -> WooApp:
