@@ -42,6 +42,7 @@ class StreamResult:
     fetched: int = 0
     written: UpsertResult = EMPTY
     quarantined: int = 0
+    not_imported: int = 0  # trashed before storepipe first saw them: counted, not stored
     requests: int = 0
     seconds: float = 0.0
     skipped: str | None = None
@@ -55,6 +56,7 @@ class StreamResult:
             "updated": self.written.updated,
             "unchanged": self.written.unchanged,
             "quarantined": self.quarantined,
+            "trashed_before_first_import": self.not_imported,
             "requests": self.requests,
             "seconds": round(self.seconds, 2),
             "records_per_second": round(self.fetched / self.seconds, 1) if self.seconds else 0.0,
@@ -106,6 +108,9 @@ class Sweep:
     params: dict[str, Any]
     # Id-descending sweep that stops at the first page reaching this id (new customers only).
     stop_at_id: int | None = None
+    # Only update records raw already has: a status=trash sweep marks known records deleted, but does not
+    # import records that were trashed before storepipe ever saw them (they are counted, not stored).
+    known_only: bool = False
 
 
 class StreamSync:
@@ -173,17 +178,18 @@ class StreamSync:
         for status in stream.status_sweeps:
             params = self._base_params(status)
             label = f"{stream.name}:{status or 'all'}"
+            trash = status == "trash"
             if full:
-                sweeps.append(Sweep(f"{label}:full", stream.path, params))
+                sweeps.append(Sweep(f"{label}:full", stream.path, params, known_only=trash))
             elif stream.modified_filter and self.store.has_modified_filter:
                 since = datetime.fromisoformat(state["hwm"]) - self.options.lookback
                 window = {"modified_after": wc_date(since), "modified_before": wc_date(started)}
-                sweeps.append(Sweep(f"{label}:modified", stream.path, params | window))
+                sweeps.append(Sweep(f"{label}:modified", stream.path, params | window, known_only=trash))
             elif stream.name == "customers":
                 sweeps.extend(self._plan_customers(params, state))
             else:
                 # Stores older than 5.8 have no modified filter: an id sweep is the only complete answer.
-                sweeps.append(Sweep(f"{label}:full", stream.path, params))
+                sweeps.append(Sweep(f"{label}:full", stream.path, params, known_only=trash))
         if stream.resweep and not full:
             since = started - self.options.resweep
             created_after = max(since, self.created_after) if self.created_after else since
@@ -356,7 +362,8 @@ class StreamSync:
                 if pages_state["planned"] in batch:
                     pages_state["last_len"] = len(batch[pages_state["planned"]].records)
 
-            self._write([(r, None) for p in batch.values() for r in p.records], state, in_progress, mark)
+            records = [(r, None) for p in batch.values() for r in p.records]
+            self._write(records, state, in_progress, mark, known_only=sweep.known_only)
 
         if pages_state["planned"] is None:
             first = self._fetch(sweep, 1)
@@ -461,10 +468,22 @@ class StreamSync:
         state: dict[str, Any],
         in_progress: dict[str, Any],
         mark: Callable[[], None],
+        *,
+        known_only: bool = False,
     ) -> None:
         """Upsert a batch and, in the same transaction, the checkpoint that `mark` updates to include it."""
         rows, bad = self._rows(records)
         with self.engine.begin() as conn:
+            if known_only and rows:
+                known = set(
+                    conn.execute(
+                        sa.select(self.table.c.id).where(
+                            self.table.c.shop_key == self.shop.key, self.table.c.id.in_([r[1] for r in rows])
+                        )
+                    ).scalars()
+                )
+                self.result.not_imported += sum(1 for r in rows if r[1] not in known)
+                rows = [r for r in rows if r[1] in known]
             result = (
                 bulk_upsert(conn, self.table, rows, columns=RAW_COLUMNS, key=("shop_key", "id"), version="modified_gmt")
                 if rows
