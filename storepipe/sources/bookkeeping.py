@@ -92,8 +92,8 @@ class ProgressTracker:
     def paused(self, reason: str) -> None:
         with self._lock:
             self.status, self.reason = "Paused", reason
+        self._write()  # before the log line: whoever reads the log can already see it in ops.sync_progress
         self.report(f"{self.shop_key}/{self.entity}: Paused — {reason}")
-        self._write()
 
     def resumed(self) -> None:
         with self._lock:

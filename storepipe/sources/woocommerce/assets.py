@@ -3,12 +3,14 @@
 from enum import Enum
 
 import dagster as dg
+import sqlalchemy as sa
 
 from storepipe.resources import WarehouseResource
 from storepipe.shops import PLATFORMS, Shop, ShopConfigError, get_shop
 from storepipe.sources.woocommerce.importer import finish_sync, run_stream
 from storepipe.sources.woocommerce.options import build_options
 from storepipe.sources.woocommerce.streams import STREAMS, Stream
+from storepipe.warehouse.tables import woocommerce_raw
 
 PREFIX = "woocommerce"
 partitions = PLATFORMS["woocommerce"].partitions
@@ -45,6 +47,13 @@ def shop_for(context: dg.AssetExecutionContext, warehouse: WarehouseResource) ->
     return shop
 
 
+def raw_row_count(engine: sa.Engine, stream: Stream, shop: Shop) -> int:
+    """Rows the shop has in the stream's raw table: the asset's size as the UI shows it."""
+    table = woocommerce_raw[stream.name]
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).where(table.c.shop_key == shop.key)).scalar_one()
+
+
 def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
     @dg.asset(
         name=stream.name,
@@ -73,7 +82,9 @@ def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
         result = run_stream(
             warehouse.engine(), shop, stream.name, options, run_id=context.run_id, report=context.log.info
         )
-        return dg.MaterializeResult(metadata={"dagster/row_count": result.fetched, **result.summary()})
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": raw_row_count(warehouse.engine(), stream, shop), **result.summary()}
+        )
 
     return _asset
 

@@ -106,6 +106,13 @@ def run_stream(
     return result
 
 
+_summary = tables.sync_progress.c.summary
+# Records of a stream that are now in raw (fetched, minus those trashed before the first import).
+stored_records = (
+    _summary["inserted"].as_integer() + _summary["updated"].as_integer() + _summary["unchanged"].as_integer()
+)
+
+
 def finish_sync(
     engine: sa.Engine,
     shop: Shop,
@@ -136,9 +143,9 @@ def finish_sync(
         fetched = (
             dict(
                 conn.execute(
-                    sa.select(
-                        tables.sync_progress.c.entity, tables.sync_progress.c.summary["fetched"].as_integer()
-                    ).where(tables.sync_progress.c.shop_key == shop.key, tables.sync_progress.c.run_id == run_id)
+                    sa.select(tables.sync_progress.c.entity, stored_records).where(
+                        tables.sync_progress.c.shop_key == shop.key, tables.sync_progress.c.run_id == run_id
+                    )
                 ).all()
             )
             if run_id

@@ -177,3 +177,42 @@ def test_credentials_never_reach_the_database(engine: sa.Engine, woo_shop: Shop)
                 sa.text(f"SELECT coalesce(string_agg(t::text, ''), '') FROM {schema}.\"{table}\" t")
             ).scalar_one()
             assert KEY not in dump and SECRET not in dump, f"{schema}.{table}"
+
+
+def test_fault_storm_completes_with_every_good_record_and_every_bad_one_quarantined(
+    engine: sa.Engine, woo_shop: Shop, emulator: RunningEmulator
+) -> None:
+    store = emulator.store
+    store.set_fault("malformed", rate=0.04, path="^/wc/v3/orders$")
+    store.set_fault("rate_limit", rate=0.1, retry_after=0)
+    store.set_fault("server_error", rate=0.1, status=503)
+    paused: list[str] = []
+
+    def watch(line: str) -> None:
+        if "Paused" in line:
+            with engine.connect() as conn:
+                paused.append(conn.execute(sa.text("SELECT string_agg(status, ',') FROM ops.sync_progress")).scalar())
+
+    opts = build_options(woo_shop, mode="full")
+    from storepipe.sources.woocommerce.importer import finish_sync
+    from storepipe.sources.woocommerce.streams import STREAMS
+
+    for stream in STREAMS:
+        run_stream(engine, woo_shop, stream.name, opts, report=watch)
+    finish_sync(engine, woo_shop, rebuild=True)
+    malformed = {oid for oid in store.order_ids() if store.malformed_kind(oid)}
+    store.clear_faults()
+
+    assert paused and all("Paused" in p for p in paused)  # visible while it waited
+    listed = emulator_records(emulator)["orders"]
+    assert malformed, "the storm had no malformed records"
+    assert set(raw_records(engine, woo_shop.key)["orders"]) == set(listed)
+    with engine.connect() as conn:
+        core_ids = {int(r[0]) for r in conn.execute(sa.text("SELECT order_id FROM core.orders"))}
+        quarantined = {
+            int(r[0]) for r in conn.execute(sa.text("SELECT source_id FROM ops.discrepancies WHERE entity = 'orders'"))
+        }
+        statuses = set(conn.execute(sa.text("SELECT status FROM ops.sync_progress")).scalars())
+    assert quarantined == malformed
+    assert core_ids == set(listed) - malformed
+    assert statuses == {"Completed"}

@@ -1,0 +1,44 @@
+"""The WooCommerce lane in Dagster: the per-shop job materializes every asset of one partition on a real instance."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from storepipe.definitions import defs
+from storepipe.shops import Shop
+from storepipe.sources.woocommerce.streams import STREAMS
+
+RUN_CONFIG = {"resources": {"woocommerce_sync": {"config": {"mode": "full", "concurrency": 2}}}}
+
+
+def test_job_carries_one_shop_from_import_through_model(engine: sa.Engine, instance, woo_shop: Shop) -> None:
+    job = defs().resolve_job_def("woocommerce_shop_sync")
+    result = job.execute_in_process(instance=instance, partition_key=woo_shop.key, run_config=RUN_CONFIG)
+    assert result.success
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert materialized == {f"woocommerce/{s.name}" for s in STREAMS} | {"woocommerce/model"}
+
+    (orders,) = result.asset_materializations_for_node("woocommerce__orders")
+    with engine.connect() as conn:
+        raw_orders = conn.execute(sa.text("SELECT count(*) FROM raw.woocommerce_orders")).scalar_one()
+        core_orders = conn.execute(sa.text("SELECT count(*) FROM core.orders")).scalar_one()
+    # Numeric metadata (the UI plots it), equal to what landed.
+    assert orders.metadata["dagster/row_count"].value == raw_orders
+    assert orders.metadata["inserted"].value == raw_orders
+    assert orders.metadata["trashed_before_first_import"].value == orders.metadata["fetched"].value - raw_orders
+    assert isinstance(orders.metadata["records_per_second"].value, float)
+    (model,) = result.asset_materializations_for_node("woocommerce__model")
+    assert model.metadata["orders_mapped"].value == core_orders == raw_orders
+    assert model.metadata["orders_synced"].value == raw_orders
+
+    # The run is in the instance, tagged with its shop partition: visible in the UI and in the concurrency limit.
+    (run,) = instance.get_runs()
+    assert run.tags["dagster/partition"] == woo_shop.key
+
+
+def test_unknown_shop_partition_is_refused(instance, woo_shop: Shop) -> None:
+    job = defs().resolve_job_def("woocommerce_shop_sync")
+    with pytest.raises(dg.DagsterUnknownPartitionError):
+        job.execute_in_process(instance=instance, partition_key="no-such-shop", run_config=RUN_CONFIG)
