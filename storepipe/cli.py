@@ -255,13 +255,18 @@ def import_shop(
 
 @main.command("status")
 @click.argument("shop", required=False)
+@click.option("--watch", is_flag=True, help="Redraw live progress bars until Ctrl-C.")
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between redraws with --watch.")
 @_clean_errors
-def status(shop: str | None) -> None:
-    """Show the registry and each shop's sync progress."""
-    from storepipe.status import show_status
+def status(shop: str | None, watch: bool, interval: float) -> None:
+    """Show the registry and each shop's sync progress (with --watch: live)."""
+    from storepipe.status import show_status, watch_status
     from storepipe.warehouse.engine import warehouse_engine
 
-    show_status(warehouse_engine(), shop)
+    if watch:
+        watch_status(warehouse_engine(), shop, interval)
+    else:
+        show_status(warehouse_engine(), shop)
 
 
 # ---------------------------------------------------------------- dev

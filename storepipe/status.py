@@ -49,11 +49,8 @@ def _eta(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def render_progress(rows: list[sa.Row], console: Console | None = None) -> None:
-    console = console or _console()
-    if not rows:
-        console.print("no syncs recorded yet")
-        return
+def progress_table(rows: list[sa.Row]) -> Table:
+    """One line per (shop, entity): status, a progress bar, counts, rate, ETA and the reason of a pause or failure."""
     table = Table(title="sync progress")
     for column in ("shop", "entity", "status", "progress", "processed", "total", "rate/s", "eta", "updated", "note"):
         table.add_column(column)
@@ -75,16 +72,66 @@ def render_progress(rows: list[sa.Row], console: Console | None = None) -> None:
             f"{age}s ago" if age is not None else "",
             (note or "")[:60],
         )
-    console.print(table)
+    return table
+
+
+def render_progress(rows: list[sa.Row], console: Console | None = None) -> None:
+    console = console or _console()
+    if not rows:
+        console.print("no syncs recorded yet")
+        return
+    console.print(progress_table(rows))
+
+
+def _progress_rows(engine: sa.Engine, shop_key: str | None) -> list[sa.Row]:
+    t = tables.sync_progress
+    query = sa.select(t).order_by(t.c.shop_key, t.c.started_at)
+    if shop_key:
+        query = query.where(t.c.shop_key == shop_key)
+    with engine.connect() as conn:
+        return list(conn.execute(query))
 
 
 def show_status(engine: sa.Engine, shop_key: str | None = None) -> None:
     console = _console()
     shops = [get_shop(engine, shop_key)] if shop_key else list_shops(engine)
     render_shops(shops, console)
-    query = sa.select(tables.sync_progress).order_by(tables.sync_progress.c.shop_key, tables.sync_progress.c.started_at)
-    if shop_key:
-        query = query.where(tables.sync_progress.c.shop_key == shop_key)
-    with engine.connect() as conn:
-        rows = list(conn.execute(query))
+    rows = _progress_rows(engine, shop_key)
     render_progress(rows, console)
+    for r in rows:
+        if r.entity == "model" and r.summary:
+            console.print(f"{r.shop_key}: last sync {summary_line(r.summary)}")
+
+
+def summary_line(summary: dict) -> str:
+    """The sync summary users look for: orders synced, customers updated, discrepancies, duration."""
+
+    def figure(key: str) -> str:
+        value = summary.get(key)
+        return "?" if value is None else f"{value:,}"
+
+    return (
+        f"{figure('orders_synced')} orders synced, {figure('customers_updated')} customers updated, "
+        f"{figure('open_discrepancies')} open discrepancies, {summary.get('duration_seconds', '?')} s"
+    )
+
+
+def watch_status(engine: sa.Engine, shop_key: str | None = None, interval: float = 2.0) -> None:
+    """Live progress bars, redrawn every `interval` seconds until Ctrl-C."""
+    import time
+
+    from rich.live import Live
+
+    if shop_key:
+        get_shop(engine, shop_key)  # fail on an unknown shop before drawing anything
+
+    def frame() -> Table:
+        return progress_table(_progress_rows(engine, shop_key))
+
+    try:
+        with Live(frame(), console=_console(), refresh_per_second=4) as live:
+            while True:
+                time.sleep(interval)
+                live.update(frame())
+    except KeyboardInterrupt:
+        pass

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -102,7 +102,8 @@ def run_stream(
         raise
     finally:
         client.close()
-    progress.completed(result.summary())
+    if not result.already_done:  # else keep the figures of the run that did the work
+        progress.completed(result.summary())
     return result
 
 
@@ -139,24 +140,24 @@ def finish_sync(
         progress.failed(f"{type(exc).__name__}: {exc}")
         raise
     close_session(engine, shop)
+    sync_began = datetime.fromisoformat(session["local_started"]) if session else t0
     with engine.connect() as conn:
-        fetched = (
-            dict(
-                conn.execute(
-                    sa.select(tables.sync_progress.c.entity, stored_records).where(
-                        tables.sync_progress.c.shop_key == shop.key, tables.sync_progress.c.run_id == run_id
-                    )
-                ).all()
-            )
-            if run_id
-            else {}
+        # This sync's figures, whichever runs did the work (a killed run's streams count too).
+        fetched = dict(
+            conn.execute(
+                sa.select(tables.sync_progress.c.entity, stored_records).where(
+                    tables.sync_progress.c.shop_key == shop.key,
+                    # started_at is the database's clock, local_started ours: a minute of slack for skew.
+                    tables.sync_progress.c.started_at >= sync_began - timedelta(minutes=1),
+                    tables.sync_progress.c.entity != "model",
+                )
+            ).all()
         )
         open_discrepancies = conn.execute(
             sa.select(sa.func.count())
             .select_from(tables.discrepancies)
             .where(tables.discrepancies.c.shop_key == shop.key, tables.discrepancies.c.resolved_at.is_(None))
         ).scalar_one()
-    started = datetime.fromisoformat(session["local_started"]) if session else t0
     summary: dict[str, int | float | str | None] = {
         "orders_synced": fetched.get("orders"),
         "customers_updated": fetched.get("customers"),
@@ -166,7 +167,7 @@ def finish_sync(
         "customers_mapped": result.customers,
         "quarantined_now": result.quarantined,
         "open_discrepancies": open_discrepancies,
-        "duration_seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+        "duration_seconds": round((datetime.now(UTC) - sync_began).total_seconds(), 1),
         "rebuild": "yes" if result.rebuild else "no",
     }
     progress.advance(result.orders)

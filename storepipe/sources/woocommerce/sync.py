@@ -43,6 +43,7 @@ class StreamResult:
     written: UpsertResult = EMPTY
     quarantined: int = 0
     not_imported: int = 0  # trashed before storepipe first saw them: counted, not stored
+    already_done: bool = False  # finished by an earlier, killed run of the same sync
     requests: int = 0
     seconds: float = 0.0
     skipped: str | None = None
@@ -264,7 +265,7 @@ class StreamSync:
         state = load_checkpoint(self.engine, self.shop.key, self.stream.name) or {}
         if state.get("completed_sync") == sync_started.isoformat():
             # Finished by an earlier run of this same sync (which was killed later, in another stream).
-            self.result.skipped = "already completed in this sync"
+            self.result.already_done = True
             return self.result
         in_progress = state.get("current_sync")
         if not in_progress or in_progress.get("sync_started") != sync_started.isoformat():

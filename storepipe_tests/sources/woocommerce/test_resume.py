@@ -51,6 +51,7 @@ def test_killed_imports_resume_to_the_clean_result(
     finish = _import()
     out, _ = finish.communicate(timeout=300)
     assert finish.returncode == 0, out
+    assert "lane: last sync " in out and "orders synced" in out and "Failed" not in out
     resumed_requests = emulator.store.state()["requests_served"] - served_before
 
     # Identical to the store, and core identical to a rebuild from raw.
