@@ -64,7 +64,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_emulator(orders: int, port: int, deadline: float) -> tuple[subprocess.Popen[bytes], float]:
+def start_emulator(orders: int, port: int, deadline: float, *extra: str) -> tuple[subprocess.Popen[bytes], float]:
     """The emulator subprocess and the seconds until it answered (imports + skeleton + server start)."""
     started = time.perf_counter()
     command = [
@@ -75,6 +75,7 @@ def start_emulator(orders: int, port: int, deadline: float) -> tuple[subprocess.
         str(orders),
         "--port",
         str(port),
+        *extra,
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     while time.monotonic() < deadline:
@@ -105,9 +106,7 @@ def sweep(name: str, url: str, pages: Iterable[int], clients: int, deadline: flo
                     return
                 page = queue.pop()
             t0 = time.perf_counter()
-            response = session.get(
-                url, params={"orderby": "id", "order": "asc", "per_page": 100, "page": page}
-            )
+            response = session.get(url, params={"orderby": "id", "order": "asc", "per_page": 100, "page": page})
             body = response.content
             elapsed = time.perf_counter() - t0
             if response.status_code != 200:
@@ -142,9 +141,7 @@ def rss_mb(pid: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=250_000)
     parser.add_argument("--warm-pages", type=int, default=300, help="pages re-read for the warm numbers")
     parser.add_argument("--time-limit", type=float, default=300, help="seconds before the run is aborted")

@@ -19,12 +19,16 @@ Rules decided once here:
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from storepipe.shops import Shop
+
+log = logging.getLogger(__name__)
 
 _ORDER_PROBLEM = """
     CASE
@@ -217,12 +221,11 @@ _GUESTS = """
 INSERT INTO core.customers AS c (shop_key, customer_key, customer_id, email, first_name, last_name, registered,
                                  created_at, modified_at, deleted)
 SELECT DISTINCT ON (o.customer_key) :shop, o.customer_key, NULL, o.email,
-       NULLIF(r.payload->'billing'->>'first_name', ''), NULLIF(r.payload->'billing'->>'last_name', ''),
+       NULLIF(ch.p->'billing'->>'first_name', ''), NULLIF(ch.p->'billing'->>'last_name', ''),
        false, o.created_at, o.modified_at, false
-FROM core.orders o
-JOIN raw.woocommerce_orders r ON r.shop_key = o.shop_key AND r.id::text = o.order_id
-WHERE o.shop_key = :shop AND o.customer_key LIKE 'email:%'
-  AND o.order_id IN (SELECT id::text FROM woo_orders_checked)
+FROM woo_orders_checked ch
+JOIN core.orders o ON o.shop_key = :shop AND o.order_id = ch.id::text
+WHERE ch.problem IS NULL AND o.customer_key LIKE 'email:%'
 ORDER BY o.customer_key, o.created_at
 ON CONFLICT (shop_key, customer_key) DO UPDATE SET
     created_at = least(c.created_at, EXCLUDED.created_at)
@@ -391,7 +394,10 @@ def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: s
     params = {"shop": shop.key, "since": since, "tz": shop.timezone, "run_id": run_id}
 
     def run(sql: str, **extra: object) -> int:
-        return conn.execute(sa.text(sql), params | extra).rowcount
+        started = time.perf_counter()
+        count = conn.execute(sa.text(sql), params | extra).rowcount
+        log.debug("%.3f s, %d rows: %s", time.perf_counter() - started, count, " ".join(sql.split())[:80])
+        return count
 
     with engine.begin() as conn:
         customers = run(_CUSTOMERS)
@@ -399,6 +405,7 @@ def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: s
         run(_VARIATIONS)
         run(_COUPONS)
         run(_CHECK_ORDERS)
+        run("ANALYZE woo_orders_checked")  # a temp table has no statistics until analysed: plans go wrong
         quarantined = run(_QUARANTINE.format(checked="woo_orders_checked"), entity="orders")
         run(_RESOLVE.format(checked="woo_orders_checked"), entity="orders")
         run(_DROP_BAD_ORDERS)
@@ -415,6 +422,7 @@ def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: s
         run(_LINE_ONLY_VARIATIONS)
         run(_LINE_ONLY_COUPONS)
         run(_CHECK_REFUNDS)
+        run("ANALYZE woo_refunds_checked")
         quarantined += run(_QUARANTINE.format(checked="woo_refunds_checked"), entity="refunds")
         run(_RESOLVE.format(checked="woo_refunds_checked"), entity="refunds")
         run(

@@ -184,3 +184,27 @@ def test_incremental_mapping_equals_rebuild(engine: sa.Engine, shop: Shop) -> No
     map_shop(engine, shop, None)
     assert q(engine, "SELECT order_id, status_group, total FROM core.orders ORDER BY 1") == incremental
     assert ("3", "refunded", Decimal("58.43")) in incremental
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-31T22:30:00", datetime(2026, 1, 31, 22, 30, tzinfo=UTC)),
+        ("2026-02-30T10:00:00", None),
+        ("0000-00-00T00:00:00", None),
+        ("now", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_try_utc_accepts_only_real_naive_utc_timestamps(engine: sa.Engine, value: str | None, expected: object) -> None:
+    assert q(engine, f"SELECT core.try_utc({'NULL' if value is None else repr(value)})") == [(expected,)]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("12.50", Decimal("12.50")), ("-0.95", Decimal("-0.95")), ("1450", Decimal("1450")), ("12,50", None),
+     ("NaN", None), ("", None)],
+)  # fmt: skip
+def test_try_numeric_accepts_only_plain_decimals(engine: sa.Engine, value: str, expected: object) -> None:
+    assert q(engine, f"SELECT core.try_numeric({value!r})") == [(expected,)]

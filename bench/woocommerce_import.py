@@ -1,0 +1,135 @@
+"""Benchmark the WooCommerce lane: a full import and an incremental sync against the emulator with 50 ms latency.
+
+For each size (default 25,000 and 250,000 orders, with the emulator's proportional customers, products,
+variations, coupons, refunds and subscriptions) in one run:
+  1. the emulator's ceiling: a second emulator at 0 ms latency, every order page read cold by 8 clients;
+  2. `storepipe import SHOP --full` (the Dagster job, in a subprocess): wall time, requests, pages/s, peak RSS;
+  3. 0.5 % of the orders modified through the control API, then `storepipe import SHOP`: requests and time.
+Targets (issue 4): full import <= 3 min and >= 80 % of the ceiling at 250K; peak RSS <= 500 MB and flat in
+shop size; the incremental sync costs <= 2 % of the full import's requests and time.
+    python bench/woocommerce_import.py [--sizes 25000 250000] [--latency-ms 50] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _common import append_results, scratch_settings
+from emulator import free_port, start_emulator, sweep
+
+KEY, SECRET = "ck_demo", "cs_demo"
+
+
+def state(control: str) -> dict:
+    return requests.get(f"{control}/state", timeout=30).json()
+
+
+def storepipe(env: dict[str, str], *args: str) -> tuple[float, float]:
+    """Run a storepipe command; its wall seconds and the peak RSS (MB) of any child so far."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "storepipe.cli", *args], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"storepipe {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def ceiling(orders: int, deadline: float) -> float:
+    """Cold pages/s the emulator serves at 0 ms latency to 8 clients: the most an importer could get."""
+    port = free_port()
+    process, _ = start_emulator(orders, port, deadline)
+    try:
+        pages = (orders + 99) // 100
+        result = sweep("ceiling", f"http://127.0.0.1:{port}/wp-json/wc/v3/orders", range(1, pages + 1), 8, deadline)
+        return result.pages_per_s
+    finally:
+        process.kill()
+
+
+def run_size(orders: int, latency_ms: int, concurrency: int) -> list[str]:
+    deadline = time.monotonic() + 1800
+    top = ceiling(orders, deadline)
+    settings = scratch_settings(f"storepipe_bench_import_{orders}")
+    port = free_port()
+    process, _ = start_emulator(orders, port, deadline, "--latency-ms", str(latency_ms))
+    control = f"http://127.0.0.1:{port}/_emulator"
+    env = {
+        **os.environ,
+        "STOREPIPE_HOME": str(settings.home),
+        "STOREPIPE_DATABASE_URL": settings.database_url or "",
+        "BENCH_KEY": KEY,
+        "BENCH_SECRET": SECRET,
+    }
+    try:
+        storepipe(env, "shops", "add", "--platform", "woocommerce", "--key", "bench", "--url",
+                  f"http://127.0.0.1:{port}", "--timezone", "Europe/Berlin", "--currency", "EUR",
+                  "--credentials-env", "BENCH")  # fmt: skip
+        shop = state(control)
+        served = shop["requests_served"]
+        full_s, rss = storepipe(env, "import", "bench", "--full", "--concurrency", str(concurrency))
+        full_requests = state(control)["requests_served"] - served
+        order_pages = (shop["orders"] + 99) // 100
+
+        ids = requests.get(f"{control}/orders/ids", timeout=60).json()
+        ids = ids["ids"] if isinstance(ids, dict) else ids
+        changed = random.Random(orders).sample(ids, max(1, len(ids) // 200))
+        session = requests.Session()
+        for order_id in changed:
+            session.patch(
+                f"{control}/orders/{order_id}", json={"customer_note": "changed for the benchmark"}, timeout=30
+            )
+        requests.post(f"{control}/time/advance", json={"minutes": 10}, timeout=30)
+        served = state(control)["requests_served"]
+        inc_s, rss2 = storepipe(env, "import", "bench", "--concurrency", str(concurrency))
+        inc_requests = state(control)["requests_served"] - served
+    finally:
+        process.kill()
+    pages_per_s = full_requests / full_s
+    return [
+        f"| {orders:,} | {shop['customers']:,} / {shop['refunds']:,} / {shop['subscriptions']:,} | {full_s:.0f} "
+        f"| {full_requests:,} | {pages_per_s:.0f} | {top:.0f} | {100 * pages_per_s / top:.0f} % | {max(rss, rss2):.0f} "
+        f"| {len(changed):,} | {inc_requests:,} ({100 * inc_requests / full_requests:.1f} %) "
+        f"| {inc_s:.1f} ({100 * inc_s / full_s:.1f} %) |",
+        f"<!-- {orders}: {order_pages} order pages -->",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 250_000])
+    parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    rows = []
+    for size in args.sizes:
+        rows += [r for r in run_size(size, args.latency_ms, args.concurrency) if not r.startswith("<!--")]
+        print(rows[-1], flush=True)
+    append_results(
+        "WooCommerce import (storepipe import, Dagster job in a subprocess)",
+        [
+            f"`python bench/woocommerce_import.py --sizes {' '.join(map(str, args.sizes))} --latency-ms "
+            f"{args.latency_ms} --concurrency {args.concurrency}` — emulator with {args.latency_ms} ms per request; "
+            "ceiling = the emulator's cold pages/s at 0 ms latency to 8 clients, same machine, same run; "
+            "requests counted by the emulator; RSS = peak of the import processes.",
+            "",
+            "| orders | customers / refunds / subs | full import s | requests | pages/s | ceiling pages/s "
+            "| of ceiling | peak RSS MB | orders changed | incremental requests | incremental s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            *rows,
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
