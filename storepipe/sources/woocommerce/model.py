@@ -138,7 +138,7 @@ SELECT :shop, x.id::text, 'woocommerce', p->>'number', p->>'status', {_STATUS_GR
     NULLIF(NULLIF(p->>'parent_id', '0'), ''),
     (SELECT m->>'value' FROM jsonb_array_elements(coalesce(p->'meta_data', '[]'::jsonb)) m
       WHERE m->>'key' = '_subscription_renewal' LIMIT 1),
-    x.deleted_at IS NOT NULL OR p->>'status' = 'trash',
+    x.deleted_at IS NOT NULL OR coalesce(p->>'status', '') = 'trash',
     now()
 FROM (
     SELECT c.id, c.p, c.deleted_at, lower(btrim(c.p->'billing'->>'email')) AS email,
@@ -289,7 +289,7 @@ INSERT INTO core.products AS t (shop_key, product_key, product_id, name, sku, ty
 SELECT :shop, r.id::text, r.id::text, r.payload->>'name', NULLIF(r.payload->>'sku', ''), r.payload->>'type',
        r.payload->>'status', core.try_numeric(r.payload->>'price'), core.try_numeric(r.payload->>'regular_price'),
        core.try_utc(r.payload->>'date_created_gmt'), core.try_utc(r.payload->>'date_modified_gmt'), true,
-       r.deleted_at IS NOT NULL OR r.payload->>'status' = 'trash'
+       r.deleted_at IS NOT NULL OR coalesce(r.payload->>'status', '') = 'trash'
 FROM {_changed("woocommerce_products")}
 ON CONFLICT (shop_key, product_key) DO UPDATE SET
     name = EXCLUDED.name, sku = EXCLUDED.sku, type = EXCLUDED.type, status = EXCLUDED.status,
@@ -336,7 +336,7 @@ SELECT DISTINCT ON (lower(btrim(r.payload->>'code'))) :shop, lower(btrim(r.paylo
        r.payload->>'code', r.payload->>'discount_type', core.try_numeric(r.payload->>'amount'),
        core.try_utc(r.payload->>'date_created_gmt'), core.try_utc(r.payload->>'date_expires_gmt'),
        core.try_numeric(r.payload->>'usage_count')::integer, true,
-       r.deleted_at IS NOT NULL OR r.payload->>'status' = 'trash'
+       r.deleted_at IS NOT NULL OR coalesce(r.payload->>'status', '') = 'trash'
 FROM {_changed("woocommerce_coupons")} AND coalesce(btrim(r.payload->>'code'), '') <> ''
 ORDER BY lower(btrim(r.payload->>'code')), r.deleted_at NULLS FIRST, r.id DESC
 ON CONFLICT (shop_key, coupon_key) DO UPDATE SET
@@ -365,7 +365,7 @@ SELECT :shop, r.id::text,
        core.try_utc(r.payload->>'trial_end_date_gmt'), core.try_utc(r.payload->>'next_payment_date_gmt'),
        core.try_utc(r.payload->>'end_date_gmt'), core.try_utc(r.payload->>'cancelled_date_gmt'),
        NULLIF(NULLIF(r.payload->>'parent_id', '0'), ''),
-       r.deleted_at IS NOT NULL OR r.payload->>'status' = 'trash'
+       r.deleted_at IS NOT NULL OR coalesce(r.payload->>'status', '') = 'trash'
 FROM {_changed("woocommerce_subscriptions")}
 ON CONFLICT (shop_key, subscription_id) DO UPDATE SET
     customer_key = EXCLUDED.customer_key, status = EXCLUDED.status, billing_period = EXCLUDED.billing_period,
