@@ -11,6 +11,7 @@ import time
 
 import psutil
 import requests
+import sqlalchemy as sa
 
 from storepipe.settings import Settings
 
@@ -40,10 +41,37 @@ def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
     raise AssertionError(f"{url} did not answer in {timeout} s")
 
 
-def test_dev_serves_the_ui_and_stops_cleanly_on_ctrl_c(settings: Settings) -> None:
-    port = _free_port()
+_RUNS_QUERY = "{ runsOrError { ... on Runs { results { runId status jobName tags { key value } } } } }"
+
+
+def _wait_for_run(port: int, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": _RUNS_QUERY}, timeout=30).json()
+        runs = answer["data"]["runsOrError"]["results"]
+        if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            return runs[0]
+        time.sleep(2)
+    raise AssertionError("the demo import did not finish")
+
+
+def test_dev_demo_serves_the_ui_imports_the_demo_shop_and_stops_cleanly(settings: Settings, engine) -> None:
+    """The README's first command: UI up, demo shop registered and imported through the daemon, Ctrl-C."""
+    port, demo_port = _free_port(), _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "storepipe.cli", "dev", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "storepipe.cli",
+            "dev",
+            "--port",
+            str(port),
+            "--demo",
+            "--demo-port",
+            str(demo_port),
+            "--demo-orders",
+            "300",
+        ],
         env=os.environ.copy(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -59,8 +87,15 @@ def test_dev_serves_the_ui_and_stops_cleanly_on_ctrl_c(settings: Settings) -> No
         (repository,) = location["locationOrLoadError"]["repositories"]
         assert {"name": "shop_registry_sensor"} in repository["sensors"]
 
+        run = _wait_for_run(port)
+        assert run["status"] == "SUCCESS" and run["jobName"] == "woocommerce_shop_sync"
+        assert {"key": "dagster/partition", "value": "demo"} in run["tags"]
+        with engine.connect() as conn:
+            orders = conn.execute(sa.text("SELECT count(*) FROM core.orders WHERE shop_key = 'demo'")).scalar_one()
+        assert orders > 250
+
         family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-        assert len(family) >= 3  # storepipe, dagster dev, webserver and daemon at least
+        assert len(family) >= 4  # storepipe, the demo emulator, dagster dev, webserver and daemon
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
         deadline = time.monotonic() + 30

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from storepipe.definitions import defs
 from storepipe.shops import Shop
 from storepipe.sources.woocommerce.streams import STREAMS
+from storepipe_tests.sources.woocommerce.helpers import KEY, SECRET
 
 RUN_CONFIG = {"resources": {"woocommerce_sync": {"config": {"mode": "full", "concurrency": 2}}}}
 
@@ -36,6 +37,11 @@ def test_job_carries_one_shop_from_import_through_model(engine: sa.Engine, insta
     # The run is in the instance, tagged with its shop partition: visible in the UI and in the concurrency limit.
     (run,) = instance.get_runs()
     assert run.tags["dagster/partition"] == woo_shop.key
+
+    # Credentials appear nowhere in what Dagster stored: logs, metadata, run config, tags.
+    stored = " ".join(str(entry) for entry in instance.all_logs(run.run_id)) + str(run)
+    assert "LANE_KEY" not in str(run.run_config)
+    assert KEY not in stored and SECRET not in stored
 
 
 def test_unknown_shop_partition_is_refused(instance, woo_shop: Shop) -> None:
