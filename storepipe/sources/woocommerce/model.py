@@ -283,6 +283,19 @@ FROM woo_refunds_checked c, jsonb_array_elements(coalesce(c.p->'line_items', '[]
 WHERE c.problem IS NULL
 """
 
+# A refund that did not bump its order's date_modified reaches raw through /refunds before the order is
+# re-read: take the order's refunded total from its refund records when they say more than its summary.
+_REFUNDED_TOTALS = """
+UPDATE core.orders o SET refunded_total = r.amount
+FROM (
+    SELECT rf.order_id, sum(rf.amount) AS amount FROM core.refunds rf
+    WHERE rf.shop_key = :shop
+      AND rf.order_id IN (SELECT coalesce(parent::text, p->>'parent_id') FROM woo_refunds_checked)
+    GROUP BY rf.order_id
+) r
+WHERE o.shop_key = :shop AND o.order_id = r.order_id AND r.amount > o.refunded_total
+"""
+
 _PRODUCTS = f"""
 INSERT INTO core.products AS t (shop_key, product_key, product_id, name, sku, type, status, price, regular_price,
                                 created_at, modified_at, in_catalog, deleted)
@@ -431,6 +444,7 @@ def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: s
         )
         refunds = run(_REFUNDS)
         run(_REFUND_LINES)
+        run(_REFUNDED_TOTALS)
         run(_SUBSCRIPTIONS)
     return ModelResult(
         orders=orders,

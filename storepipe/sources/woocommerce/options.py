@@ -19,7 +19,10 @@ class SyncOptions:
     full_refresh: frozenset[str] = frozenset()
     per_page: int = 100
     concurrency: int = 4
+    # Re-read orders created this recently: changes that do not bump date_modified (PayPal refunds, line
+    # edits). Stores with /refunds (9.0+) deliver silent refunds as refund records, leaving only line edits.
     resweep: timedelta = timedelta(days=7)
+    resweep_with_refunds_endpoint: timedelta = timedelta(days=2)
     customers_full_every: timedelta = timedelta(days=7)
     batch_rows: int = 1000
 

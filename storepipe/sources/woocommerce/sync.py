@@ -192,7 +192,9 @@ class StreamSync:
                 # Stores older than 5.8 have no modified filter: an id sweep is the only complete answer.
                 sweeps.append(Sweep(f"{label}:full", stream.path, params, known_only=trash))
         if stream.resweep and not full:
-            since = started - self.options.resweep
+            since = started - (
+                self.options.resweep_with_refunds_endpoint if self.store.has_refunds_endpoint else self.options.resweep
+            )
             created_after = max(since, self.created_after) if self.created_after else since
             params = self._base_params("any") | {"after": wc_date(created_after)}
             sweeps.append(Sweep(f"{stream.name}:resweep", stream.path, params))

@@ -71,11 +71,13 @@ def test_second_import_changes_nothing(engine: sa.Engine, woo_shop: Shop) -> Non
 def test_incremental_sync_picks_up_changes_including_silent_ones(
     engine: sa.Engine, woo_shop: Shop, emulator: RunningEmulator
 ) -> None:
-    sync(engine, woo_shop, mode="full")
     store = emulator.store
-    store.advance_time(hours=6)
+    edited = store.create_order(status="processing")["id"]  # recent: inside the re-sweep of recent orders
+    sync(engine, woo_shop, mode="full")
+    store.advance_time(hours=20)
     paid = store.order_ids(status="completed")
-    modified, trashed, silent, edited = paid[-1], paid[-2], paid[-3], paid[-4]
+    # `silent` is an old order: its refund arrives through /refunds (WC >= 9.0), not through the order.
+    modified, trashed, silent = paid[-1], paid[-2], paid[-300]
     store.modify_order(modified, status="cancelled")
     store.trash_order(trashed)
     refund = store.add_refund(silent, amount="5.00", bump_modified=False)
@@ -106,8 +108,13 @@ def test_incremental_sync_picks_up_changes_including_silent_ones(
     assert scalar(engine, "SELECT count(*) FROM core.refunds WHERE refund_id = :r", r=str(refund["id"])) == 1
     assert order_row(edited)[3] == sum(li["quantity"] for li in store.get_order(edited)["line_items"])
     # Raw equals the store again: every listed order, plus the one trashed since, kept and marked deleted.
+    # The old order refunded silently is not re-read (its refund came as a refund record), so raw keeps
+    # its previous version; core has the refund and the refunded total all the same (asserted above).
     expected = emulator_records(emulator)["orders"] | {trashed: digest(store.get_order(trashed))}
-    assert raw_records(engine, woo_shop.key)["orders"] == expected
+    got = raw_records(engine, woo_shop.key)["orders"]
+    assert got[silent] != expected.pop(silent)
+    del got[silent]
+    assert got == expected
 
 
 def test_window_imports_exactly_the_orders_of_the_last_30_local_days(
