@@ -32,14 +32,14 @@ log = logging.getLogger(__name__)
 
 _ORDER_PROBLEM = """
     CASE
-        WHEN core.try_utc(p->>'date_created_gmt') IS NULL
-            THEN 'date_created_gmt is not a date: ' || coalesce(p->>'date_created_gmt', 'missing')
-        WHEN core.try_numeric(p->>'total') IS NULL
-            THEN 'total is missing or not a number: ' || coalesce(p->>'total', 'missing')
-        WHEN jsonb_typeof(coalesce(p->'line_items', '[]'::jsonb)) <> 'array'
+        WHEN core.try_utc(date_created_gmt) IS NULL
+            THEN 'date_created_gmt is not a date: ' || coalesce(date_created_gmt, 'missing')
+        WHEN core.try_numeric(total) IS NULL
+            THEN 'total is missing or not a number: ' || coalesce(total, 'missing')
+        WHEN jsonb_typeof(coalesce(line_items, '[]'::jsonb)) <> 'array'
             THEN 'line_items is not a list'
         WHEN EXISTS (
-            SELECT 1 FROM jsonb_array_elements(p->'line_items') li
+            SELECT 1 FROM jsonb_array_elements(line_items) li
             WHERE core.try_numeric(li->>'quantity') IS NULL OR core.try_numeric(li->>'quantity') < 0
                OR core.try_numeric(li->>'total') IS NULL OR core.try_numeric(li->>'subtotal') IS NULL
         ) THEN 'a line item has a missing or negative quantity or amount'
@@ -47,7 +47,7 @@ _ORDER_PROBLEM = """
 """
 
 _STATUS_GROUP = """
-    CASE coalesce(NULLIF(status_before_trash, ''), p->>'status')
+    CASE coalesce(NULLIF(status_before_trash, ''), status)
         WHEN 'completed' THEN 'paid' WHEN 'processing' THEN 'paid'
         WHEN 'pending' THEN 'pending' WHEN 'on-hold' THEN 'pending' WHEN 'checkout-draft' THEN 'pending'
         WHEN 'cancelled' THEN 'cancelled' WHEN 'failed' THEN 'failed' WHEN 'refunded' THEN 'refunded'
@@ -79,10 +79,24 @@ ON CONFLICT (shop_key, customer_key) DO UPDATE SET
     deleted = EXCLUDED.deleted
 """
 
+# jsonb_to_record reads each payload once: every p->>'field' would decompress the whole (TOASTed) payload
+# again, which made mapping ~8x slower (measured on 25K orders).
+_ORDER_FIELDS = """
+    number text, status text, currency text, customer_id text, parent_id text, date_created_gmt text,
+    date_paid_gmt text, date_completed_gmt text, date_modified_gmt text, discount_total text, discount_tax text,
+    shipping_total text, shipping_tax text, cart_tax text, total_tax text, total text, payment_method text,
+    created_via text, billing jsonb, line_items jsonb, fee_lines jsonb, coupon_lines jsonb, refunds jsonb,
+    meta_data jsonb
+"""
+
 _CHECK_ORDERS = f"""
 CREATE TEMP TABLE woo_orders_checked ON COMMIT DROP AS
-SELECT s.id, s.p, s.deleted_at, {_ORDER_PROBLEM} AS problem
-FROM (SELECT r.id, r.payload AS p, r.deleted_at FROM {_changed("woocommerce_orders")}) s
+SELECT s.*, {_ORDER_PROBLEM} AS problem
+FROM (
+    SELECT r.id, r.payload AS p, r.deleted_at, x.*
+    FROM raw.woocommerce_orders r, jsonb_to_record(r.payload) AS x({_ORDER_FIELDS})
+    WHERE r.shop_key = :shop AND (CAST(:since AS timestamptz) IS NULL OR r.fetched_at >= :since)
+) s
 """
 
 _QUARANTINE = """
@@ -112,37 +126,37 @@ INSERT INTO core.orders AS o (
     subtotal, discount_total, discount_tax, shipping_total, shipping_tax, fee_total, fee_tax, cart_tax,
     total_tax, total, refunded_total, item_count, payment_method, created_via, parent_order_id,
     subscription_id, deleted, mapped_at)
-SELECT :shop, x.id::text, 'woocommerce', p->>'number', p->>'status', {_STATUS_GROUP}, p->>'currency',
-    CASE WHEN (p->>'customer_id')::bigint > 0 THEN 'id:' || (p->>'customer_id')
+SELECT :shop, x.id::text, 'woocommerce', number, status, {_STATUS_GROUP}, currency,
+    CASE WHEN core.try_numeric(customer_id) > 0 THEN 'id:' || customer_id
          ELSE coalesce(reg.customer_key, 'email:' || x.email) END,
-    NULLIF(NULLIF(p->>'customer_id', '0'), ''),
+    NULLIF(NULLIF(customer_id, '0'), ''),
     x.email,
-    core.try_utc(p->>'date_created_gmt'),
-    (core.try_utc(p->>'date_created_gmt') AT TIME ZONE :tz)::date,
-    core.try_utc(p->>'date_paid_gmt'),
-    (core.try_utc(p->>'date_paid_gmt') AT TIME ZONE :tz)::date,
-    core.try_utc(p->>'date_completed_gmt'),
-    core.try_utc(p->>'date_modified_gmt'),
-    (SELECT coalesce(sum(core.try_numeric(li->>'subtotal')), 0) FROM jsonb_array_elements(p->'line_items') li),
-    {_money("p->>'discount_total'")}, {_money("p->>'discount_tax'")},
-    {_money("p->>'shipping_total'")}, {_money("p->>'shipping_tax'")},
+    core.try_utc(date_created_gmt),
+    (core.try_utc(date_created_gmt) AT TIME ZONE :tz)::date,
+    core.try_utc(date_paid_gmt),
+    (core.try_utc(date_paid_gmt) AT TIME ZONE :tz)::date,
+    core.try_utc(date_completed_gmt),
+    core.try_utc(date_modified_gmt),
+    (SELECT coalesce(sum(core.try_numeric(li->>'subtotal')), 0) FROM jsonb_array_elements(line_items) li),
+    {_money("discount_total")}, {_money("discount_tax")},
+    {_money("shipping_total")}, {_money("shipping_tax")},
     (SELECT coalesce(sum(core.try_numeric(f->>'total')), 0)
-       FROM jsonb_array_elements(coalesce(p->'fee_lines', '[]'::jsonb)) f),
+       FROM jsonb_array_elements(coalesce(fee_lines, '[]'::jsonb)) f),
     (SELECT coalesce(sum(core.try_numeric(f->>'total_tax')), 0)
-       FROM jsonb_array_elements(coalesce(p->'fee_lines', '[]'::jsonb)) f),
-    {_money("p->>'cart_tax'")}, {_money("p->>'total_tax'")}, core.try_numeric(p->>'total'),
+       FROM jsonb_array_elements(coalesce(fee_lines, '[]'::jsonb)) f),
+    {_money("cart_tax")}, {_money("total_tax")}, core.try_numeric(total),
     (SELECT coalesce(-sum(core.try_numeric(rf->>'total')), 0)
-       FROM jsonb_array_elements(coalesce(p->'refunds', '[]'::jsonb)) rf),
-    (SELECT coalesce(sum(core.try_numeric(li->>'quantity')), 0) FROM jsonb_array_elements(p->'line_items') li),
-    NULLIF(p->>'payment_method', ''), NULLIF(p->>'created_via', ''),
-    NULLIF(NULLIF(p->>'parent_id', '0'), ''),
-    (SELECT m->>'value' FROM jsonb_array_elements(coalesce(p->'meta_data', '[]'::jsonb)) m
+       FROM jsonb_array_elements(coalesce(refunds, '[]'::jsonb)) rf),
+    (SELECT coalesce(sum(core.try_numeric(li->>'quantity')), 0) FROM jsonb_array_elements(line_items) li),
+    NULLIF(payment_method, ''), NULLIF(created_via, ''),
+    NULLIF(NULLIF(parent_id, '0'), ''),
+    (SELECT m->>'value' FROM jsonb_array_elements(coalesce(meta_data, '[]'::jsonb)) m
       WHERE m->>'key' = '_subscription_renewal' LIMIT 1),
-    x.deleted_at IS NOT NULL OR coalesce(p->>'status', '') = 'trash',
+    x.deleted_at IS NOT NULL OR coalesce(status, '') = 'trash',
     now()
 FROM (
-    SELECT c.id, c.p, c.deleted_at, lower(btrim(c.p->'billing'->>'email')) AS email,
-           (SELECT m->>'value' FROM jsonb_array_elements(coalesce(c.p->'meta_data', '[]'::jsonb)) m
+    SELECT c.*, lower(btrim(c.billing->>'email')) AS email,
+           (SELECT m->>'value' FROM jsonb_array_elements(coalesce(c.meta_data, '[]'::jsonb)) m
              WHERE m->>'key' = '_wp_trash_meta_status' LIMIT 1) AS status_before_trash
     FROM woo_orders_checked c WHERE c.problem IS NULL
 ) x
@@ -166,7 +180,9 @@ ON CONFLICT (shop_key, order_id) DO UPDATE SET
     deleted = EXCLUDED.deleted, mapped_at = EXCLUDED.mapped_at
 """
 
-_MAPPED_ORDERS = "SELECT id::text AS order_id, p FROM woo_orders_checked WHERE problem IS NULL"
+_MAPPED_ORDERS = (
+    "SELECT id::text AS order_id, line_items, coupon_lines, meta_data FROM woo_orders_checked WHERE problem IS NULL"
+)
 
 # Child rows of re-mapped orders are replaced whole: a line removed at the source disappears here too.
 _REPLACE_CHILDREN = """
@@ -181,14 +197,14 @@ SELECT :shop, o.order_id, li->>'id',
        NULLIF(li->>'sku', ''), li->>'name', core.try_numeric(li->>'quantity'),
        core.try_numeric(li->>'subtotal'), {_money("li->>'subtotal_tax'")},
        core.try_numeric(li->>'total'), {_money("li->>'total_tax'")}
-FROM ({_MAPPED_ORDERS}) o, jsonb_array_elements(o.p->'line_items') li
+FROM ({_MAPPED_ORDERS}) o, jsonb_array_elements(o.line_items) li
 """
 
 _COUPON_REDEMPTIONS = f"""
 INSERT INTO core.coupon_redemptions (shop_key, order_id, coupon_key, discount, discount_tax)
 SELECT :shop, o.order_id, lower(btrim(cl->>'code')), sum({_money("cl->>'discount'")}),
        sum({_money("cl->>'discount_tax'")})
-FROM ({_MAPPED_ORDERS}) o, jsonb_array_elements(coalesce(o.p->'coupon_lines', '[]'::jsonb)) cl
+FROM ({_MAPPED_ORDERS}) o, jsonb_array_elements(coalesce(o.coupon_lines, '[]'::jsonb)) cl
 WHERE coalesce(btrim(cl->>'code'), '') <> ''
 GROUP BY o.order_id, lower(btrim(cl->>'code'))
 """
@@ -209,7 +225,7 @@ SELECT :shop, a.order_id, {
 }
 FROM (
     SELECT o.order_id, jsonb_object_agg(substr(m->>'key', length('_wc_order_attribution_') + 1), m->'value') AS m
-    FROM ({_MAPPED_ORDERS}) o, jsonb_array_elements(coalesce(o.p->'meta_data', '[]'::jsonb)) m
+    FROM ({_MAPPED_ORDERS}) o, jsonb_array_elements(coalesce(o.meta_data, '[]'::jsonb)) m
     WHERE m->>'key' LIKE '\\_wc\\_order\\_attribution\\_%'
     GROUP BY o.order_id
 ) a
@@ -221,7 +237,7 @@ _GUESTS = """
 INSERT INTO core.customers AS c (shop_key, customer_key, customer_id, email, first_name, last_name, registered,
                                  created_at, modified_at, deleted)
 SELECT DISTINCT ON (o.customer_key) :shop, o.customer_key, NULL, o.email,
-       NULLIF(ch.p->'billing'->>'first_name', ''), NULLIF(ch.p->'billing'->>'last_name', ''),
+       NULLIF(ch.billing->>'first_name', ''), NULLIF(ch.billing->>'last_name', ''),
        false, o.created_at, o.modified_at, false
 FROM woo_orders_checked ch
 JOIN core.orders o ON o.shop_key = :shop AND o.order_id = ch.id::text
