@@ -197,6 +197,7 @@ def shops_reconcile(prune: bool) -> None:
 @click.option("--lookback-hours", default=72, show_default=True, help="Overlap of an incremental sync.")
 @click.option("--concurrency", default=4, show_default=True, help="Pages fetched at once.")
 @click.option("--page-size", default=100, show_default=True, type=click.IntRange(1, 100), help="Records per page.")
+@click.option("--max-rps", type=float, default=None, help="At most this many requests per second to the shop.")
 @_clean_errors
 def import_shop(
     shop: str,
@@ -206,6 +207,7 @@ def import_shop(
     lookback_hours: int,
     concurrency: int,
     page_size: int,
+    max_rps: float | None,
 ) -> None:
     """Sync one shop now: runs its lane's job in this process, recorded in the Dagster instance (visible in the UI)."""
     from storepipe.instance import get_instance
@@ -228,6 +230,8 @@ def import_shop(
         "concurrency": concurrency,
         "page_size": page_size,
     }
+    if max_rps:
+        config["requests_per_second"] = max_rps
     if window:
         config["window"] = {"30d": "last_30_days", "90d": "last_90_days", "365d": "last_365_days", "all": "all"}[window]
     if since:

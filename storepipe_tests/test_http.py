@@ -94,3 +94,17 @@ def test_retry_after_is_honoured_within_the_ceiling() -> None:
     delays = [policy.delay(attempt, None, rng) for attempt in range(1, 8)]
     assert all(0.25 <= d <= 30.0 for d in delays) and delays[-1] > delays[0]
     assert parse_retry_after("7") == 7.0 and parse_retry_after("soon") is None
+
+
+def test_rate_limiter_spaces_requests_across_threads(emu: RunningEmulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storepipe.http import RateLimiter
+
+    http = HttpClient(emu.api_url, auth=emu.auth, retry=FAST, limiter=RateLimiter(20, burst=2))
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: http.get("/orders", {"per_page": 1}), range(22)))
+    # 2 requests from the burst, then 20 at 20/s: about a second, whatever the number of threads.
+    assert time.monotonic() - started >= 0.95
+    assert http.requests_sent == 22

@@ -38,6 +38,7 @@ class WooCommerceSync(dg.ConfigurableResource):
     full_refresh: list[str] = []  # noqa: RUF012 - pydantic copies defaults per instance
     page_size: int = 100
     concurrency: int = 4
+    requests_per_second: float | None = None  # per-shop rate limit; unset: as fast as concurrency allows
 
 
 def shop_for(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Shop:
@@ -78,6 +79,7 @@ def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
             full_refresh=woocommerce_sync.full_refresh,
             page_size=woocommerce_sync.page_size,
             concurrency=woocommerce_sync.concurrency,
+            requests_per_second=woocommerce_sync.requests_per_second,
         )
         result = run_stream(
             warehouse.engine(), shop, stream.name, options, run_id=context.run_id, report=context.log.info

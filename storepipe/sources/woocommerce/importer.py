@@ -84,6 +84,7 @@ def run_stream(
     client = WooClient(
         shop,
         concurrency=options.concurrency,
+        requests_per_second=options.requests_per_second,
         on_wait=lambda reason, _s: progress.paused(reason),
         on_resume=progress.resumed,
     )

@@ -19,6 +19,8 @@ class SyncOptions:
     full_refresh: frozenset[str] = frozenset()
     per_page: int = 100
     concurrency: int = 4
+    # At most this many requests per second to the shop (hosts and WAFs throttle bulk reads); None: no cap.
+    requests_per_second: float | None = None
     # Re-read orders created this recently: changes that do not bump date_modified (PayPal refunds, line
     # edits). Stores with /refunds (9.0+) deliver silent refunds as refund records, leaving only line edits.
     resweep: timedelta = timedelta(days=7)
@@ -60,6 +62,7 @@ def build_options(
     full_refresh: list[str] | tuple[str, ...] = (),
     page_size: int = 100,
     concurrency: int = 4,
+    requests_per_second: float | None = None,
 ) -> SyncOptions:
     """Validate what the user asked for; the window itself is placed on the store's clock when the sync starts."""
     if mode not in ("full", "incremental"):
@@ -75,4 +78,5 @@ def build_options(
         full_refresh=frozenset(full_refresh),
         per_page=page_size,
         concurrency=max(1, concurrency),
+        requests_per_second=requests_per_second or None,
     )
