@@ -352,7 +352,7 @@ class StreamSync:
     def _run_sweep(self, sweep: Sweep, state: dict[str, Any], in_progress: dict[str, Any]) -> None:
         per_page = self.options.per_page
         pages_state = in_progress["pages"].setdefault(
-            sweep.key, {"planned": None, "done": [], "totals": [], "last_len": 0}
+            sweep.key, {"planned": None, "done": [], "totals": []}
         )
         if sweep.stop_at_id is not None:
             self._run_newest(sweep, pages_state, state, in_progress)
@@ -364,8 +364,6 @@ class StreamSync:
                 done.update(batch)
                 pages_state["done"] = _ranges(done)
                 pages_state["totals"].extend(p.total for p in batch.values() if p.total is not None)
-                if pages_state["planned"] in batch:
-                    pages_state["last_len"] = len(batch[pages_state["planned"]].records)
 
             records = [(r, None) for p in batch.values() for r in p.records]
             self._write(records, state, in_progress, mark, known_only=sweep.known_only)
@@ -391,10 +389,11 @@ class StreamSync:
         if pending:
             write(pending)
 
-        # Tail: records created while we paged land after the planned pages (id ascending). When the last
-        # page was full or the total grew, re-read the last page and go on until a page comes back short.
+        # Tail: records created while we paged land after the planned pages (id ascending). When a page
+        # reported a larger X-WP-Total than the first, re-read the last page and go on until one comes back
+        # short. (Records created after the last answer are read by the next sync's modified window.)
         totals = pages_state["totals"]
-        if pages_state["last_len"] >= per_page or (totals and max(totals) > totals[0]):
+        if totals and max(totals) > totals[0]:
             page = planned
             while True:
                 result = self._fetch(sweep, page)
