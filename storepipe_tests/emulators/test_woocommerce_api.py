@@ -64,10 +64,7 @@ def test_link_reappends_query_auth_and_default_per_page(shop: RunningEmulator) -
     )
     assert response.status_code == 200
     assert len(response.json()) == 10  # default per_page
-    assert (
-        response.links["next"]["url"]
-        == f"{shop.api_url}/orders?consumer_key={key}&consumer_secret={secret}&page=2"
-    )
+    assert response.links["next"]["url"] == f"{shop.api_url}/orders?consumer_key={key}&consumer_secret={secret}&page=2"
     follow = requests.get(response.links["next"]["url"], timeout=10)
     assert follow.status_code == 200 and len(follow.json()) == 10
 
@@ -199,9 +196,7 @@ def test_version_gates(make_shop) -> None:
         api.auth = old.auth
         everything = api.get(f"{old.api_url}/orders", timeout=10).headers["X-WP-Total"]
         # modified_after did not exist before 5.8: WordPress silently ignores unknown parameters.
-        ignored = api.get(
-            f"{old.api_url}/orders", params={"modified_after": "2999-01-01T00:00:00"}, timeout=10
-        )
+        ignored = api.get(f"{old.api_url}/orders", params={"modified_after": "2999-01-01T00:00:00"}, timeout=10)
         assert ignored.status_code == 200 and ignored.headers["X-WP-Total"] == everything
         garbage = api.get(f"{old.api_url}/orders", params={"modified_after": "not a date"}, timeout=10)
         assert garbage.status_code == 200
@@ -322,8 +317,7 @@ def test_unknown_routes_and_ids(shop: RunningEmulator, api) -> None:
     }
     sub_id = shop.store.subscription_ids()[0]
     assert (
-        api.get(f"/subscriptions/{sub_id + 100000}").json()["code"]
-        == "woocommerce_rest_invalid_shop_subscription_id"
+        api.get(f"/subscriptions/{sub_id + 100000}").json()["code"] == "woocommerce_rest_invalid_shop_subscription_id"
     )
     assert api.get(f"/orders/{sub_id}").status_code == 404  # a subscription is not an order
 
@@ -347,9 +341,7 @@ def test_system_status(api) -> None:
 
 
 def test_fields_and_single_order(shop: RunningEmulator, api) -> None:
-    trimmed = api.get(
-        "/orders", params={"_fields": "id,date_modified_gmt,billing.email", "per_page": 5}
-    ).json()
+    trimmed = api.get("/orders", params={"_fields": "id,date_modified_gmt,billing.email", "per_page": 5}).json()
     assert [set(o) for o in trimmed] == [{"id", "date_modified_gmt", "billing"}] * 5
     assert all(set(o["billing"]) == {"email"} for o in trimmed)
     order_id = trimmed[0]["id"]
@@ -378,9 +370,7 @@ def test_customers(shop: RunningEmulator, api) -> None:
 def test_products_variations_coupons(shop: RunningEmulator, api) -> None:
     products = api.all_pages("/products")
     variable = [p for p in products if p["type"] in ("variable", "variable-subscription")]
-    assert variable and {"simple", "variable", "subscription", "variable-subscription"} <= {
-        p["type"] for p in products
-    }
+    assert variable and {"simple", "variable", "subscription", "variable-subscription"} <= {p["type"] for p in products}
     for product in variable:
         variations = api.get(f"/products/{product['id']}/variations", params={"per_page": 100}).json()
         assert sorted(v["id"] for v in variations) == sorted(product["variations"])
@@ -421,13 +411,9 @@ def test_include_offset_search(shop: RunningEmulator, api) -> None:
     chosen = [ids[40], ids[3], ids[17]]
     included = api.get("/orders", params={"include": ",".join(map(str, chosen)), "orderby": "include"}).json()
     assert [o["id"] for o in included] == chosen
-    excluded = api.get(
-        "/orders", params={"exclude": str(ids[0]), "orderby": "id", "order": "asc", "per_page": 2}
-    )
+    excluded = api.get("/orders", params={"exclude": str(ids[0]), "orderby": "id", "order": "asc", "per_page": 2})
     assert [o["id"] for o in excluded.json()] == ids[1:3]
-    by_offset = api.get(
-        "/orders", params={"offset": 25, "page": 7, "orderby": "id", "order": "asc", "per_page": 5}
-    )
+    by_offset = api.get("/orders", params={"offset": 25, "page": 7, "orderby": "id", "order": "asc", "per_page": 5})
     assert [o["id"] for o in by_offset.json()] == ids[25:30]  # offset wins over page
     order = api.get(f"/orders/{ids[100]}").json()
     found = api.all_pages("/orders", {"search": order["billing"]["email"]})

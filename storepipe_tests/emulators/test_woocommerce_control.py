@@ -129,9 +129,7 @@ def test_http_control(make_shop, client) -> None:
         assert {"key": "_note", "value": "x"}.items() <= next(
             m for m in patched["meta_data"] if m["key"] == "_note"
         ).items()
-        quiet = api.control(
-            "PATCH", f"/orders/{order['id']}", json={"customer_note": "hi", "bump_modified": False}
-        )
+        quiet = api.control("PATCH", f"/orders/{order['id']}", json={"customer_note": "hi", "bump_modified": False})
         assert quiet.json()["date_modified_gmt"] == "2026-11-02T01:05:00"
 
         api.control("POST", "/time/advance", json={"seconds": 30})
@@ -143,20 +141,14 @@ def test_http_control(make_shop, client) -> None:
         assert api.get(f"/orders/{order['id']}").json()["date_modified_gmt"] == "2026-11-02T01:05:00"
 
         line_id = order["line_items"][0]["id"]
-        edited = api.control(
-            "PATCH", f"/orders/{order['id']}/line_items/{line_id}", json={"quantity": 4}
-        ).json()
-        assert (
-            edited["line_items"][0]["quantity"] == 4 and edited["date_modified_gmt"] == "2026-11-02T01:05:00"
-        )
+        edited = api.control("PATCH", f"/orders/{order['id']}/line_items/{line_id}", json={"quantity": 4}).json()
+        assert edited["line_items"][0]["quantity"] == 4 and edited["date_modified_gmt"] == "2026-11-02T01:05:00"
 
         trashed = api.control("POST", f"/orders/{order['id']}/trash").json()
         assert trashed["status"] == "trash"
         assert order["id"] in api.control("GET", "/orders/ids", params={"status": "trash"}).json()
 
-        fault = api.control(
-            "POST", "/faults", json={"kind": "server_error", "status": 502, "count": 1}
-        ).json()
+        fault = api.control("POST", "/faults", json={"kind": "server_error", "status": 502, "count": 1}).json()
         assert api.control("GET", "/faults").json()[0]["id"] == fault["id"]
         assert api.get("/orders").status_code == 502
         assert api.get("/orders").status_code == 200

@@ -73,18 +73,12 @@ def test_every_order_adds_up(orders: list[dict[str, Any]]) -> None:
         assert _d(o["total_tax"]) == _d(o["cart_tax"]) + _d(o["shipping_tax"]), o["id"]
         line_tax = sum((_d(li["total_tax"]) for li in lines), Decimal(0))
         assert _d(o["cart_tax"]) == line_tax + sum((_d(f["total_tax"]) for f in fees), Decimal(0)), o["id"]
-        assert _d(o["discount_total"]) == sum(
-            (_d(li["subtotal"]) - _d(li["total"]) for li in lines), Decimal(0)
-        )
+        assert _d(o["discount_total"]) == sum((_d(li["subtotal"]) - _d(li["total"]) for li in lines), Decimal(0))
         assert _d(o["shipping_total"]) == shipping_total
         for money in (o["total"], o["total_tax"], o["cart_tax"], o["shipping_total"], o["discount_total"]):
             assert isinstance(money, str) and len(money.split(".")[1]) == 2
         for li in lines:
-            assert (
-                isinstance(li["price"], int | float)
-                and isinstance(li["quantity"], int)
-                and li["quantity"] > 0
-            )
+            assert isinstance(li["price"], int | float) and isinstance(li["quantity"], int) and li["quantity"] > 0
             for tax in li["taxes"]:
                 assert _d(li["total_tax"]) == _d(tax["total"]).quantize(Decimal("0.01"), "ROUND_HALF_UP")
 
@@ -127,9 +121,7 @@ def test_statuses_and_paid_dates(orders: list[dict[str, Any]]) -> None:
     }
     for o in orders:
         if o["status"] in ("completed", "refunded"):
-            assert (
-                o["date_paid_gmt"] and o["date_completed_gmt"] >= o["date_paid_gmt"] >= o["date_created_gmt"]
-            )
+            assert o["date_paid_gmt"] and o["date_completed_gmt"] >= o["date_paid_gmt"] >= o["date_created_gmt"]
         if o["status"] in ("pending", "failed", "cancelled", "on-hold"):
             assert o["date_paid"] is None
         assert o["date_modified_gmt"] >= o["date_created_gmt"]
@@ -187,9 +179,7 @@ def test_coupons_and_products_in_orders(api, orders: list[dict[str, Any]]) -> No
     assert {coupons[code]["discount_type"] for code in used} == {"percent", "fixed_cart", "fixed_product"}
     counted = ("processing", "completed", "on-hold", "refunded", "trash")
     for code, coupon in coupons.items():
-        expected = sum(
-            1 for o in orders if o["status"] in counted for c in o["coupon_lines"] if c["code"] == code
-        )
+        expected = sum(1 for o in orders if o["status"] in counted for c in o["coupon_lines"] if c["code"] == code)
         assert coupon["usage_count"] == expected
     product_ids = {p["id"] for p in api.all_pages("/products")}
     lines = [li for o in orders for li in o["line_items"]]
@@ -245,9 +235,7 @@ def test_subscriptions_and_renewals(api, orders: list[dict[str, Any]]) -> None:
     renewals = [o for o in orders if any(m["key"] == "_subscription_renewal" for m in o["meta_data"])]
     assert renewals and all(o["created_via"] == "subscription" for o in renewals)
     sub_ids = {str(s["id"]) for s in subs}
-    assert {
-        m["value"] for o in renewals for m in o["meta_data"] if m["key"] == "_subscription_renewal"
-    } <= sub_ids
+    assert {m["value"] for o in renewals for m in o["meta_data"] if m["key"] == "_subscription_renewal"} <= sub_ids
     sample = next(s for s in subs if s["status"] == "active")
     related = api.get(f"/subscriptions/{sample['id']}/orders").json()
     assert {o["order_type"] for o in related} <= {"parent", "renewal"}
