@@ -118,9 +118,6 @@ class WooClient:
             url=url,
         )
 
-    def get(self, path: str, params: Mapping[str, Any] | list[tuple[str, Any]] | None = None) -> Any:
-        return self.http.get(path, params, classify=self._classify)[1]
-
     def store_info(self) -> StoreInfo:
         response, status = self.http.get("/system_status", classify=self._classify)
         try:

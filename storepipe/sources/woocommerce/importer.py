@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from storepipe.http import AuthError, HttpError
 from storepipe.shops import Shop
-from storepipe.sources.bookkeeping import ProgressTracker, load_checkpoint, save_checkpoint
+from storepipe.sources.bookkeeping import ProgressTracker, clear_checkpoint, load_checkpoint, save_checkpoint
 from storepipe.sources.woocommerce.client import StoreInfo, WooClient
 from storepipe.sources.woocommerce.options import SyncOptions
 from storepipe.sources.woocommerce.streams import BY_NAME
@@ -64,8 +64,6 @@ def open_session(engine: sa.Engine, shop: Shop, options: SyncOptions, run_id: st
 
 
 def close_session(engine: sa.Engine, shop: Shop) -> None:
-    from storepipe.sources.bookkeeping import clear_checkpoint
-
     with engine.begin() as conn:
         clear_checkpoint(conn, shop.key, SESSION)
 

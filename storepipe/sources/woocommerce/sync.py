@@ -351,9 +351,7 @@ class StreamSync:
 
     def _run_sweep(self, sweep: Sweep, state: dict[str, Any], in_progress: dict[str, Any]) -> None:
         per_page = self.options.per_page
-        pages_state = in_progress["pages"].setdefault(
-            sweep.key, {"planned": None, "done": [], "totals": []}
-        )
+        pages_state = in_progress["pages"].setdefault(sweep.key, {"planned": None, "done": [], "totals": []})
         if sweep.stop_at_id is not None:
             self._run_newest(sweep, pages_state, state, in_progress)
             return
@@ -551,4 +549,5 @@ class StreamSync:
         for start in range(0, len(missing), self.options.per_page):
             chunk = missing[start : start + self.options.per_page]
             result = self.client.page(sweep.path, unfiltered | {"include": ",".join(map(str, chunk))}, 1, len(chunk))
-            self._write([(r, None) for r in result.records], state, in_progress, lambda: None)
+            records = [(r, None) for r in result.records]
+            self._write(records, state, in_progress, lambda: None, known_only=sweep.known_only)

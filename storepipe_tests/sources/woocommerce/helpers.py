@@ -31,39 +31,41 @@ def digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
+def listing(emu: RunningEmulator, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every record of one collection, page by page, straight over HTTP."""
+    out, page = [], 1
+    while True:
+        r = requests.get(
+            emu.api_url + path, params={**params, "per_page": 100, "page": page}, auth=emu.auth, timeout=30
+        )
+        r.raise_for_status()
+        out += r.json()
+        if page >= int(r.headers["X-WP-TotalPages"]):
+            return out
+        page += 1
+
+
 def emulator_records(emu: RunningEmulator) -> dict[str, dict[int, str]]:
-    """Every record the store lists, per entity, as {id: digest}, read straight over HTTP."""
-    session = requests.Session()
-    session.auth = emu.auth
+    """Every record the store lists, per entity, as {id: digest}."""
 
-    def listing(path: str, **params: Any) -> list[dict[str, Any]]:
-        out, page = [], 1
-        while True:
-            r = session.get(emu.api_url + path, params={**params, "per_page": 100, "page": page}, timeout=30)
-            r.raise_for_status()
-            out += r.json()
-            if page >= int(r.headers["X-WP-TotalPages"]):
-                return out
-            page += 1
-
-    products = listing("/products", status="any")
+    products = listing(emu, "/products", status="any")
     variations = [
         v for p in products if p["type"] in ("variable", "variable-subscription")
-        for v in listing(f"/products/{p['id']}/variations")
+        for v in listing(emu, f"/products/{p['id']}/variations")
     ]  # fmt: skip
-    orders = listing("/orders")  # records trashed before the first import are not imported (Sweep.known_only)
+    orders = listing(emu, "/orders")  # records trashed before the first import are not imported (Sweep.known_only)
     try:
-        refunds = listing("/refunds")
+        refunds = listing(emu, "/refunds")
     except requests.HTTPError:  # before WooCommerce 9.0: per order, for the orders that list refunds
-        refunds = [r for o in orders if o.get("refunds") for r in listing(f"/orders/{o['id']}/refunds")]
+        refunds = [r for o in orders if o.get("refunds") for r in listing(emu, f"/orders/{o['id']}/refunds")]
     entities = {
         "orders": orders,
-        "customers": listing("/customers", role="all"),
+        "customers": listing(emu, "/customers", role="all"),
         "products": products,
         "variations": variations,
-        "coupons": listing("/coupons"),
+        "coupons": listing(emu, "/coupons"),
         "refunds": refunds,
-        "subscriptions": listing("/subscriptions"),
+        "subscriptions": listing(emu, "/subscriptions"),
     }
     return {name: {r["id"]: digest(r) for r in records} for name, records in entities.items()}
 

@@ -20,6 +20,7 @@ from storepipe_tests.sources.woocommerce.helpers import (
     core_snapshot,
     digest,
     emulator_records,
+    listing,
     raw_records,
     sync,
 )
@@ -138,23 +139,7 @@ def test_window_imports_exactly_the_orders_of_the_last_30_local_days(
 
 
 def _all_orders(emu: RunningEmulator) -> list[dict]:
-    import requests
-
-    out, page = [], 1
-    for status in ("any",):  # orders trashed before the first import are not imported
-        page = 1
-        while True:
-            r = requests.get(
-                emu.api_url + "/orders",
-                params={"per_page": 100, "page": page, "status": status},
-                auth=emu.auth,
-                timeout=30,
-            )
-            out += r.json()
-            if page >= int(r.headers["X-WP-TotalPages"]):
-                break
-            page += 1
-    return out
+    return listing(emu, "/orders")  # status=any: orders trashed before the first import are not imported
 
 
 def test_rejected_credentials_fail_fast_naming_the_variables(
