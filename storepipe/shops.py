@@ -207,6 +207,14 @@ def get_shop(engine: sa.Engine, key: str) -> Shop:
     return _row_to_shop(row)
 
 
+def get_platform_shop(engine: sa.Engine, key: str, platform: str) -> Shop:
+    """The shop of a lane's partition; a shop of another platform is a configuration error."""
+    shop = get_shop(engine, key)
+    if shop.platform != platform:
+        raise ShopConfigError("shop", f"shop {shop.key!r} is a {shop.platform} shop, not a {platform} one")
+    return shop
+
+
 def list_shops(engine: sa.Engine, *, platform: str | None = None, enabled_only: bool = False) -> list[Shop]:
     query = sa.select(tables.shops).order_by(tables.shops.c.shop_key)
     if platform:

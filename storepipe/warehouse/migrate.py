@@ -51,6 +51,7 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> str:
             command.upgrade(alembic_config(conn), revision)
             conn.commit()
         finally:
+            conn.rollback()  # a failed migration leaves the transaction aborted: the unlock must not hide it
             conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_LOCK_KEY})
             conn.commit()
     current = current_revision(engine)

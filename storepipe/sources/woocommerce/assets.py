@@ -5,8 +5,9 @@ from enum import Enum
 import dagster as dg
 import sqlalchemy as sa
 
+from storepipe.marts.factory import mart_assets
 from storepipe.resources import WarehouseResource
-from storepipe.shops import PLATFORMS, Shop, ShopConfigError, get_shop
+from storepipe.shops import PLATFORMS, Shop, get_platform_shop
 from storepipe.sources.woocommerce.importer import finish_sync, run_stream
 from storepipe.sources.woocommerce.options import build_options
 from storepipe.sources.woocommerce.streams import STREAMS, Stream
@@ -42,10 +43,7 @@ class WooCommerceSync(dg.ConfigurableResource):
 
 
 def shop_for(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Shop:
-    shop = get_shop(warehouse.engine(), context.partition_key)
-    if shop.platform != "woocommerce":
-        raise ShopConfigError("shop", f"shop {shop.key!r} is a {shop.platform} shop, not a WooCommerce one")
-    return shop
+    return get_platform_shop(warehouse.engine(), context.partition_key, PREFIX)
 
 
 def raw_row_count(engine: sa.Engine, stream: Stream, shop: Shop) -> int:
@@ -119,17 +117,19 @@ def model(
     )
 
 
+marts = mart_assets(PREFIX, partitions, model.key)
+
 shop_sync_job = dg.define_asset_job(
     "woocommerce_shop_sync",
-    selection=dg.AssetSelection.groups(PREFIX),
+    selection=dg.AssetSelection.groups(PREFIX, f"{PREFIX}_marts"),
     executor_def=dg.in_process_executor,
-    description="Carries one WooCommerce shop (a partition) from import through the core model.",
+    description="Carries one WooCommerce shop (a partition) from import through the core model and the marts.",
 )
 
 
 def definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*stream_assets, model],
+        assets=[*stream_assets, model, marts],
         jobs=[shop_sync_job],
         resources={"woocommerce_sync": WooCommerceSync()},
     )

@@ -1,0 +1,1 @@
+"""Analytics marts over the canonical core tables: written once, instantiated per lane."""
