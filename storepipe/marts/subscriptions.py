@@ -25,7 +25,7 @@ SUBSCRIPTIONS = Mart(
     in_scope="true",
     insert=f"""
 WITH subs AS (
-    SELECT began, greatest(began, ended) AS ended, monthly FROM (
+    SELECT began, CASE WHEN ended IS NOT NULL THEN greatest(began, ended) END AS ended, monthly FROM (  -- greatest() skips NULLs
         SELECT coalesce(s.start_at, s.created_at) AS began,
                CASE WHEN s.status = 'active' THEN NULL
                     WHEN s.status = 'pending-cancel' THEN s.end_at
