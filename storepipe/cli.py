@@ -159,6 +159,31 @@ def shops_enable(key: str) -> None:
     _set_enabled(key, True)
 
 
+@shops.command("metrics")
+@click.argument("key")
+@click.option("--count", "groups", help="Status groups whose orders count, comma-separated (e.g. paid,refunded).")
+@click.option("--date-basis", type=click.Choice(["created", "paid"]), help="Which date puts an order on a day.")
+@_clean_errors
+def shops_metrics(key: str, groups: str | None, date_basis: str | None) -> None:
+    """Show or change how a shop's marts count orders (docs/metrics.md); a change rebuilds its marts."""
+    from storepipe.marts.settings import MetricSettings, get_metric_settings, set_metric_settings
+    from storepipe.shops import get_shop
+    from storepipe.warehouse.engine import warehouse_engine
+
+    engine = warehouse_engine()
+    shop = get_shop(engine, key)
+    with engine.connect() as conn:
+        current = get_metric_settings(conn, shop.key)
+    if groups or date_basis:
+        chosen = tuple(g.strip() for g in groups.split(",") if g.strip()) if groups else current.counted_status_groups
+        current = MetricSettings(chosen, date_basis or current.date_basis)
+        set_metric_settings(engine, shop.key, current)
+    click.echo(
+        f"shop {shop.key!r}: counts {', '.join(current.counted_status_groups)} orders by their "
+        f"{current.date_basis} date"
+    )
+
+
 @shops.command("reconcile")
 @click.option("--prune", is_flag=True, help="Delete partitions that have no shop in the registry.")
 @_clean_errors

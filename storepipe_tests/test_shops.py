@@ -178,3 +178,20 @@ def test_cli_add_list_disable_status(settings: Settings, credentials: None) -> N
     missing = _cli("status", "nope")
     assert missing.returncode == 2 and "no shop 'nope'" in missing.stderr
     assert _cli("shops", "reconcile").stdout.strip() == "registry and partitions agree"
+
+
+def test_cli_metric_settings_show_change_and_reject_bad_groups(settings: Settings, credentials: None) -> None:
+    added = _cli(
+        "shops", "add", "--platform", "woocommerce", "--key", "acme", "--url", "https://acme.example.com",
+        "--timezone", "America/New_York", "--currency", "USD", "--credentials-env", "ACME",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert (
+        _cli("shops", "metrics", "acme").stdout.strip()
+        == "shop 'acme': counts paid, refunded orders by their created date"
+    )
+    changed = _cli("shops", "metrics", "acme", "--count", "paid", "--date-basis", "paid")
+    assert changed.stdout.strip() == "shop 'acme': counts paid orders by their paid date"
+    bad = _cli("shops", "metrics", "acme", "--count", "paid,shipped")
+    assert bad.returncode == 2 and "counted_status_groups: ['shipped']" in bad.stderr
+    assert "paid orders by their paid date" in _cli("shops", "metrics", "acme").stdout

@@ -25,7 +25,8 @@ SUBSCRIPTIONS = Mart(
     in_scope="true",
     insert=f"""
 WITH subs AS (
-    SELECT began, CASE WHEN ended IS NOT NULL THEN greatest(began, ended) END AS ended, monthly FROM (  -- greatest() skips NULLs
+    -- An end before the start means never active; greatest() alone would turn an open end (NULL) into the start.
+    SELECT began, CASE WHEN ended IS NOT NULL THEN greatest(began, ended) END AS ended, monthly FROM (
         SELECT coalesce(s.start_at, s.created_at) AS began,
                CASE WHEN s.status = 'active' THEN NULL
                     WHEN s.status = 'pending-cancel' THEN s.end_at

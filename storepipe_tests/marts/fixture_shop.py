@@ -100,10 +100,10 @@ REFUNDS = [
 ]  # fmt: skip
 
 CUSTOMERS = [
-    {"id": 7, "email": "ann@example.com", "first_name": "Ann", "last_name": "A", "date_created_gmt": "2025-12-01T10:00:00",
-     "date_modified_gmt": "2025-12-01T10:00:00"},
-    {"id": 8, "email": "cy@example.com", "first_name": "Cy", "last_name": "C", "date_created_gmt": "2026-02-09T10:00:00",
-     "date_modified_gmt": "2026-02-09T10:00:00"},
+    {"id": 7, "email": "ann@example.com", "first_name": "Ann", "last_name": "A",
+     "date_created_gmt": "2025-12-01T10:00:00", "date_modified_gmt": "2025-12-01T10:00:00"},
+    {"id": 8, "email": "cy@example.com", "first_name": "Cy", "last_name": "C",
+     "date_created_gmt": "2026-02-09T10:00:00", "date_modified_gmt": "2026-02-09T10:00:00"},
 ]  # fmt: skip
 
 PRODUCTS = [

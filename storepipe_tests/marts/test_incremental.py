@@ -22,7 +22,10 @@ def snapshot(engine: sa.Engine, shop_key: str) -> dict[str, list[tuple]]:
     with engine.connect() as conn:
         return {
             table: sorted(
-                (tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM marts.{table} WHERE shop_key = :s"), {"s": shop_key})),
+                (
+                    tuple(r)
+                    for r in conn.execute(sa.text(f"SELECT * FROM marts.{table} WHERE shop_key = :s"), {"s": shop_key})
+                ),
                 key=repr,
             )
             for table in TABLES
@@ -104,11 +107,16 @@ def test_changed_settings_rebuild_and_change_what_counts(engine: sa.Engine, impo
     refresh_shop(engine, imported)
     with engine.connect() as conn:
         counted = conn.execute(sa.text("SELECT count(*) FROM marts.order_facts WHERE counted")).scalar_one()
-        pending = conn.execute(sa.text("SELECT count(*) FROM core.orders WHERE status_group = 'pending' AND NOT deleted")).scalar_one()
+        pending = conn.execute(
+            sa.text("SELECT count(*) FROM core.orders WHERE status_group = 'pending' AND NOT deleted")
+        ).scalar_one()
     assert pending > 0
     set_metric_settings(engine, imported.key, MetricSettings(("paid", "refunded", "pending"), "created"))
     result = refresh_shop(engine, imported)
     assert result.full and result.reason == "metric settings changed"
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM marts.order_facts WHERE counted")).scalar_one() == counted + pending
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM marts.order_facts WHERE counted")).scalar_one()
+            == counted + pending
+        )
     assert failed_checks(engine, imported.key) == {}

@@ -213,7 +213,7 @@ def test_paid_date_basis_moves_orders_to_their_payment_day(engine: sa.Engine, sh
 
 
 def test_settings_are_validated_with_a_clear_error() -> None:
-    with pytest.raises(ShopConfigError, match="counted_status_groups.*choose from"):
+    with pytest.raises(ShopConfigError, match=r"counted_status_groups.*choose from"):
         MetricSettings(("paid", "shipped"))
     with pytest.raises(ShopConfigError, match="date_basis"):
         MetricSettings(date_basis="completed")

@@ -7,6 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from storepipe.definitions import defs
+from storepipe.marts.checks import CHECKS
+from storepipe.marts.refresh import MARTS
 from storepipe.shops import Shop
 from storepipe.sources.woocommerce.streams import STREAMS
 from storepipe_tests.sources.woocommerce.helpers import KEY, SECRET
@@ -14,12 +16,15 @@ from storepipe_tests.sources.woocommerce.helpers import KEY, SECRET
 RUN_CONFIG = {"resources": {"woocommerce_sync": {"config": {"mode": "full", "concurrency": 2}}}}
 
 
-def test_job_carries_one_shop_from_import_through_model(engine: sa.Engine, instance, woo_shop: Shop) -> None:
+def test_job_carries_one_shop_from_import_through_model_and_marts(engine: sa.Engine, instance, woo_shop: Shop) -> None:
     job = defs().resolve_job_def("woocommerce_shop_sync")
     result = job.execute_in_process(instance=instance, partition_key=woo_shop.key, run_config=RUN_CONFIG)
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {f"woocommerce/{s.name}" for s in STREAMS} | {"woocommerce/model"}
+    marts = {f"woocommerce/marts/{m.name}" for m in MARTS} | {"woocommerce/marts/order_facts"}
+    assert materialized == {f"woocommerce/{s.name}" for s in STREAMS} | {"woocommerce/model"} | marts
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == len(CHECKS) and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
 
     (orders,) = result.asset_materializations_for_node("woocommerce__orders")
     with engine.connect() as conn:
@@ -33,6 +38,12 @@ def test_job_carries_one_shop_from_import_through_model(engine: sa.Engine, insta
     (model,) = result.asset_materializations_for_node("woocommerce__model")
     assert model.metadata["orders_mapped"].value == core_orders == raw_orders
     assert model.metadata["orders_synced"].value == raw_orders
+    (customers,) = [m for m in result.asset_materializations_for_node("woocommerce_marts")
+                    if m.asset_key.path[-1] == "customer_metrics"]  # fmt: skip
+    with engine.connect() as conn:
+        known = conn.execute(sa.text("SELECT count(DISTINCT customer_key) FROM marts.order_facts WHERE counted "
+                                     "AND customer_key IS NOT NULL")).scalar_one()  # fmt: skip
+    assert customers.metadata["dagster/row_count"].value == known > 100
 
     # The run is in the instance, tagged with its shop partition: visible in the UI and in the concurrency limit.
     (run,) = instance.get_runs()
