@@ -15,6 +15,8 @@ refresh. The formulas live here once and are documented in docs/metrics.md:
 
 from __future__ import annotations
 
+import re
+
 # Orders that identify nobody (no customer id, no email) are sales of no customer.
 _CUSTOMER = "CASE WHEN o.customer_key IS NULL OR o.customer_key = 'email:' THEN NULL ELSE o.customer_key END"
 _SOURCE_DIMS = ("source_type", "referrer", "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term",
@@ -27,6 +29,24 @@ _SOURCE_KEY = (
 )
 # Sorting ids as numbers when they are numeric strings: '9' before '10'.
 ORDER_ID_SORT = "length(order_id), order_id"
+
+
+
+def _changed(alias: str) -> str:
+    """A marker in a FROM clause: `scoped` turns it into a join with the changed orders, or drops it."""
+    return f"/*changed {alias}*/"
+
+
+def scoped(sql: str, *, full: bool) -> str:
+    """The statement for an incremental refresh (joined to changed_orders, so PostgreSQL walks the indexes
+    from the few changed orders) or for a rebuild (every order: plain scans, measured 2x faster than
+    probing a million keys)."""
+    return re.sub(
+        r"/\*changed (\w+)\*/",
+        lambda m: "" if full else f"JOIN changed_orders c_{m[1]} ON c_{m[1]}.order_id = {m[1]}.order_id",
+        sql,
+    )
+
 
 CREATE_WORK_TABLES = """
 CREATE TEMP TABLE changed_orders (order_id text PRIMARY KEY) ON COMMIT DROP;
@@ -47,15 +67,12 @@ SELECT order_id FROM core.order_changes
 WHERE shop_key = :shop AND change_id > :last_change AND change_id <= :high_change
 """
 
-CHANGED_ALL = """
-INSERT INTO changed_orders
-SELECT order_id FROM core.orders WHERE shop_key = :shop
-UNION SELECT order_id FROM marts.order_facts WHERE shop_key = :shop
-"""
+# A rebuild re-derives every order of the shop; changed_orders stays empty (see _changed).
+COUNT_ALL = "SELECT count(*) FROM core.orders WHERE shop_key = :shop"
 
 # The keys the changed orders have in the facts: run before the facts are replaced (the keys they had)
 # and after (the keys they have now).
-_OF_CHANGED = "marts.{table} f JOIN changed_orders c ON c.order_id = f.order_id WHERE f.shop_key = :shop"
+_OF_CHANGED = "marts.{table} f " + _changed("f") + " WHERE f.shop_key = :shop"
 MARK_DIRTY = (
     f"INSERT INTO dirty_customers SELECT DISTINCT f.customer_key FROM {_OF_CHANGED.format(table='order_facts')}"
     " AND f.customer_key IS NOT NULL",
@@ -78,23 +95,20 @@ DELETE_CHANGED_FACTS = tuple(
 INSERT_ORDER_FACTS = f"""
 WITH lines AS (
     SELECT l.order_id, sum(l.subtotal) AS gross, sum(l.total) AS after_discounts,
-           (array_agg(l.product_key ORDER BY length(l.line_id), l.line_id))[1] AS first_product_key
-    FROM core.order_lines l JOIN changed_orders c ON c.order_id = l.order_id
-    WHERE l.shop_key = :shop GROUP BY l.order_id
+           -- the product of the first line: ids zero-padded sort like numbers; cheaper than array_agg(ORDER BY)
+           NULLIF(substr(min(lpad(l.line_id, 32, '0') || coalesce(l.product_key, '')), 33), '') AS first_product_key
+    FROM core.order_lines l {_changed("l")} WHERE l.shop_key = :shop GROUP BY l.order_id
 ), refunded AS (
     SELECT r.order_id, sum(r.amount) AS amount
-    FROM core.refunds r JOIN changed_orders c ON c.order_id = r.order_id
-    WHERE r.shop_key = :shop GROUP BY r.order_id
+    FROM core.refunds r {_changed("r")} WHERE r.shop_key = :shop GROUP BY r.order_id
 ), allocated AS (
     SELECT rl.order_id, sum(rl.amount) AS amount
-    FROM core.refund_lines rl
-    JOIN changed_orders c ON c.order_id = rl.order_id
+    FROM core.refund_lines rl {_changed("rl")}
     JOIN core.order_lines l ON l.shop_key = rl.shop_key AND l.order_id = rl.order_id AND l.line_id = rl.order_line_id
     WHERE rl.shop_key = :shop GROUP BY rl.order_id
 ), coupons AS (
     SELECT cr.order_id, array_agg(cr.coupon_key ORDER BY cr.coupon_key) AS keys
-    FROM core.coupon_redemptions cr JOIN changed_orders c ON c.order_id = cr.order_id
-    WHERE cr.shop_key = :shop GROUP BY cr.order_id
+    FROM core.coupon_redemptions cr {_changed("cr")} WHERE cr.shop_key = :shop GROUP BY cr.order_id
 ), base AS (
     SELECT o.order_id, {_CUSTOMER} AS customer_key, o.status_group,
            CASE WHEN :basis = 'paid' THEN o.paid_at ELSE o.created_at END AS ordered_at,
@@ -105,51 +119,49 @@ WITH lines AS (
            {_SOURCE_KEY} AS source_key, {", ".join(f"at.{d}" for d in _SOURCE_DIMS)}, l.first_product_key,
            NOT o.deleted AND o.status_group = ANY(CAST(:groups AS text[]))
                AND CASE WHEN :basis = 'paid' THEN o.paid_date ELSE o.created_date END IS NOT NULL AS counted
-    FROM core.orders o
-    JOIN changed_orders c ON c.order_id = o.order_id
+    FROM core.orders o {_changed("o")}
     LEFT JOIN lines l ON l.order_id = o.order_id
     LEFT JOIN refunded r ON r.order_id = o.order_id
     LEFT JOIN allocated a ON a.order_id = o.order_id
     LEFT JOIN coupons cp ON cp.order_id = o.order_id
     LEFT JOIN core.order_attribution at ON at.shop_key = o.shop_key AND at.order_id = o.order_id
     WHERE o.shop_key = :shop
+), numbered AS (
+    -- Numbered apart from the wide rows: sorting a million narrow rows stays in memory.
+    SELECT order_id, row_number() OVER (PARTITION BY customer_key ORDER BY ordered_at, {ORDER_ID_SORT}) AS seq
+    FROM base WHERE counted AND customer_key IS NOT NULL
 )
 INSERT INTO marts.order_facts (
     shop_key, order_id, customer_key, status_group, counted, ordered_at, order_date, customer_order_seq,
     items, gross_sales, discounts, shipping, taxes, fees, refunds, refunds_unallocated, net_sales, total_sales,
     order_total, coupon_keys, source_key, {", ".join(_SOURCE_DIMS)}, first_product_key)
-SELECT :shop, order_id, customer_key, status_group, counted, ordered_at, order_date,
-       -- Exact when every order of the customer is in the changed set (a rebuild); else fixed by SEQUENCE.
-       CASE WHEN counted AND customer_key IS NOT NULL THEN
-           row_number() OVER (PARTITION BY customer_key, counted ORDER BY ordered_at, {ORDER_ID_SORT}) END,
+SELECT :shop, b.order_id, customer_key, status_group, counted, ordered_at, order_date,
+       n.seq,  -- exact when all the customer's orders changed (a rebuild); else SEQUENCE renumbers
        item_count, gross, disc, shipping_total, total_tax, fee_total, refunds, unallocated,
        gross - disc - refunds, gross - disc - refunds + shipping_total + total_tax + fee_total, total, coupons,
        source_key, {", ".join(_SOURCE_DIMS)}, first_product_key
-FROM base
+FROM base b LEFT JOIN numbered n ON n.order_id = b.order_id
 """
 
-INSERT_LINE_FACTS = """
+INSERT_LINE_FACTS = f"""
 INSERT INTO marts.line_facts (shop_key, order_id, line_id, order_date, customer_key, product_key, variation_key,
                               quantity, gross_sales, discounts, refunded_quantity, refunded_amount, net_sales)
 SELECT :shop, l.order_id, l.line_id, f.order_date, f.customer_key, coalesce(l.product_key, ''), l.variation_key,
        l.quantity, l.subtotal, l.subtotal - l.total, coalesce(rl.quantity, 0), coalesce(rl.amount, 0),
        l.total - coalesce(rl.amount, 0)
-FROM core.order_lines l
-JOIN changed_orders c ON c.order_id = l.order_id
+FROM core.order_lines l {_changed("l")}
 JOIN marts.order_facts f ON f.shop_key = l.shop_key AND f.order_id = l.order_id AND f.counted
 LEFT JOIN (
     SELECT rl.order_id, rl.order_line_id, sum(rl.quantity) AS quantity, sum(rl.amount) AS amount
-    FROM core.refund_lines rl JOIN changed_orders c ON c.order_id = rl.order_id
-    WHERE rl.shop_key = :shop GROUP BY rl.order_id, rl.order_line_id
+    FROM core.refund_lines rl {_changed("rl")} WHERE rl.shop_key = :shop GROUP BY rl.order_id, rl.order_line_id
 ) rl ON rl.order_id = l.order_id AND rl.order_line_id = l.line_id
 WHERE l.shop_key = :shop
 """
 
-INSERT_REFUND_FACTS = """
+INSERT_REFUND_FACTS = f"""
 INSERT INTO marts.refund_facts (shop_key, refund_id, order_id, refund_date, amount)
 SELECT :shop, r.refund_id, r.order_id, r.created_date, r.amount
-FROM core.refunds r
-JOIN changed_orders c ON c.order_id = r.order_id
+FROM core.refunds r {_changed("r")}
 JOIN marts.order_facts f ON f.shop_key = r.shop_key AND f.order_id = r.order_id AND f.counted
 WHERE r.shop_key = :shop
 """

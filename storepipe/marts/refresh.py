@@ -63,6 +63,15 @@ def _fact_rows(conn: sa.Connection) -> int:
     return int(conn.execute(sa.text(sql)).scalar_one())
 
 
+def _facts_lost(conn: sa.Connection, shop_key: str) -> bool:
+    """The shop has orders in core but no facts: crash recovery truncated the unlogged fact tables."""
+    sql = (
+        "SELECT NOT EXISTS (SELECT 1 FROM marts.order_facts WHERE shop_key = :shop) "
+        "AND EXISTS (SELECT 1 FROM core.orders WHERE shop_key = :shop)"
+    )
+    return bool(conn.execute(sa.text(sql), {"shop": shop_key}).scalar_one())
+
+
 def refresh_shop(
     engine: sa.Engine, shop: Shop, *, full: bool = False, report: Callable[[str], None] | None = None
 ) -> RefreshResult:
@@ -86,6 +95,8 @@ def refresh_shop(
             full, reason = True, "first refresh"
         elif not full and state and state[1] != settings.fingerprint():
             full, reason = True, "metric settings changed"
+        elif not full and _facts_lost(conn, shop.key):
+            full, reason = True, "facts lost in a crash (unlogged tables are emptied by recovery)"
         high = conn.execute(
             sa.text("SELECT coalesce(max(change_id), 0) FROM core.order_changes WHERE shop_key = :shop"),
             {"shop": shop.key},
@@ -97,6 +108,7 @@ def refresh_shop(
             "basis": settings.date_basis,
             "last_change": state[0] if state and not full else 0,
             "high_change": high,
+            "full": full,  # lets a mart scan instead of joining its dirty keys when every key is dirty
         }
         result = RefreshResult(full=full, reason=reason or "changes since the last refresh", changed_orders=0)
 
@@ -115,12 +127,12 @@ def refresh_shop(
         if full:
             for table in (*(m.table for m in MARTS), *FACT_TABLES):
                 run("prepare", f"DELETE FROM marts.{table} WHERE shop_key = :shop")
-            result.changed_orders = run("prepare", facts.CHANGED_ALL)
+            result.changed_orders = conn.execute(sa.text(facts.COUNT_ALL), params).scalar_one()
         else:
             result.changed_orders = run("prepare", facts.CHANGED_SINCE)
             run("prepare", "ANALYZE changed_orders")
             for sql in facts.MARK_DIRTY:
-                run("facts", sql)
+                run("facts", facts.scoped(sql, full=False))
             for sql in facts.DELETE_CHANGED_FACTS:
                 run("facts", sql)
         run("prepare", "ANALYZE changed_orders")
@@ -129,7 +141,7 @@ def refresh_shop(
         big_change = full or result.changed_orders > 0.2 * max(_fact_rows(conn), 1)
 
         def insert_facts(table: str, sql: str) -> None:
-            result.rows[table] = run("facts", sql)
+            result.rows[table] = run("facts", facts.scoped(sql, full=full))
             if big_change:
                 run("facts", f"ANALYZE marts.{table}")
 
@@ -137,7 +149,7 @@ def refresh_shop(
         insert_facts("line_facts", facts.INSERT_LINE_FACTS)
         insert_facts("refund_facts", facts.INSERT_REFUND_FACTS)
         for sql in facts.MARK_DIRTY:
-            run("facts", sql)
+            run("facts", facts.scoped(sql, full=full))
         run("facts", "ANALYZE dirty_customers")
         if not full:  # a rebuild numbered every customer's orders as it inserted them
             run("facts", facts.SEQUENCE)

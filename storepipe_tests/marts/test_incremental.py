@@ -120,3 +120,14 @@ def test_changed_settings_rebuild_and_change_what_counts(engine: sa.Engine, impo
             == counted + pending
         )
     assert failed_checks(engine, imported.key) == {}
+
+
+def test_lost_facts_are_rebuilt(engine: sa.Engine, imported: Shop) -> None:
+    """Crash recovery empties the unlogged fact tables: the next refresh notices and rebuilds the shop."""
+    refresh_shop(engine, imported)
+    before = snapshot(engine, imported.key)
+    with engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE marts.order_facts, marts.line_facts, marts.refund_facts"))
+    result = refresh_shop(engine, imported)
+    assert result.full and result.reason.startswith("facts lost")
+    assert snapshot(engine, imported.key) == before
