@@ -43,10 +43,11 @@ WITH days AS (
     SELECT f.order_date AS d, count(*) AS orders, sum(f.items) AS items, sum(f.gross_sales) AS gross,
            sum(f.discounts) AS discounts, sum(f.shipping) AS shipping, sum(f.taxes) AS taxes, sum(f.fees) AS fees,
            sum(f.refunds) AS refunds,
-           count(DISTINCT f.customer_key) FILTER (WHERE f.customer_order_seq = 1) AS new_customers,
-           count(DISTINCT f.customer_key) FILTER (WHERE cm.first_order_date < f.order_date) AS returning_customers
+           -- A customer's order number 1 is unique, so new customers need no DISTINCT; returning ones are the
+           -- day's other customers (their first order was on an earlier day).
+           count(*) FILTER (WHERE f.customer_order_seq = 1) AS new_customers,
+           count(DISTINCT f.customer_key) - count(*) FILTER (WHERE f.customer_order_seq = 1) AS returning_customers
     FROM marts.order_facts f
-    LEFT JOIN marts.customer_metrics cm ON cm.shop_key = f.shop_key AND cm.customer_key = f.customer_key
     WHERE f.shop_key = :shop AND f.counted AND f.order_date IN (SELECT d FROM days)
     GROUP BY f.order_date
 ), refunded AS (

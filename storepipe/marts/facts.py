@@ -72,19 +72,34 @@ COUNT_ALL = "SELECT count(*) FROM core.orders WHERE shop_key = :shop"
 
 # The keys the changed orders have in the facts: run before the facts are replaced (the keys they had)
 # and after (the keys they have now).
-_OF_CHANGED = "marts.{table} f " + _changed("f") + " WHERE f.shop_key = :shop"
+# One read of the changed orders' facts feeds every dirty set (data-modifying CTEs).
 MARK_DIRTY = (
-    f"INSERT INTO dirty_customers SELECT DISTINCT f.customer_key FROM {_OF_CHANGED.format(table='order_facts')}"
-    " AND f.customer_key IS NOT NULL",
-    f"INSERT INTO dirty_days SELECT DISTINCT f.order_date FROM {_OF_CHANGED.format(table='order_facts')} AND f.counted",
-    f"INSERT INTO dirty_days SELECT DISTINCT f.refund_date FROM {_OF_CHANGED.format(table='refund_facts')}",
-    "INSERT INTO dirty_product_days SELECT DISTINCT f.product_key, f.order_date "
-    f"FROM {_OF_CHANGED.format(table='line_facts')}",
-    "INSERT INTO dirty_variation_days SELECT DISTINCT f.variation_key, f.order_date "
-    f"FROM {_OF_CHANGED.format(table='line_facts')} AND f.variation_key IS NOT NULL",
-    f"INSERT INTO dirty_coupons SELECT DISTINCT unnest(f.coupon_keys) FROM {_OF_CHANGED.format(table='order_facts')}",
-    f"INSERT INTO dirty_sources SELECT DISTINCT f.source_key FROM {_OF_CHANGED.format(table='order_facts')}"
-    " AND f.counted",
+    f"""
+    WITH f AS (
+        SELECT f.customer_key, f.order_date, f.counted, f.coupon_keys, f.source_key
+        FROM marts.order_facts f {_changed("f")} WHERE f.shop_key = :shop
+    ), customers AS (
+        INSERT INTO dirty_customers SELECT DISTINCT customer_key FROM f WHERE customer_key IS NOT NULL
+    ), days AS (
+        INSERT INTO dirty_days SELECT DISTINCT order_date FROM f WHERE counted
+    ), coupons AS (
+        INSERT INTO dirty_coupons SELECT DISTINCT unnest(coupon_keys) FROM f
+    )
+    INSERT INTO dirty_sources SELECT DISTINCT source_key FROM f WHERE counted
+    """,
+    f"""
+    INSERT INTO dirty_days SELECT DISTINCT f.refund_date FROM marts.refund_facts f {_changed("f")}
+    WHERE f.shop_key = :shop
+    """,
+    f"""
+    WITH f AS (
+        SELECT f.product_key, f.variation_key, f.order_date FROM marts.line_facts f {_changed("f")}
+        WHERE f.shop_key = :shop
+    ), products AS (
+        INSERT INTO dirty_product_days SELECT DISTINCT product_key, order_date FROM f
+    )
+    INSERT INTO dirty_variation_days SELECT DISTINCT variation_key, order_date FROM f WHERE variation_key IS NOT NULL
+    """,
 )
 
 DELETE_CHANGED_FACTS = tuple(
@@ -107,7 +122,8 @@ WITH lines AS (
     JOIN core.order_lines l ON l.shop_key = rl.shop_key AND l.order_id = rl.order_id AND l.line_id = rl.order_line_id
     WHERE rl.shop_key = :shop GROUP BY rl.order_id
 ), coupons AS (
-    SELECT cr.order_id, array_agg(cr.coupon_key ORDER BY cr.coupon_key) AS keys
+    SELECT cr.order_id, array_agg(cr.coupon_key ORDER BY cr.coupon_key) AS keys,
+           array_agg(cr.discount ORDER BY cr.coupon_key) AS discounts
     FROM core.coupon_redemptions cr {_changed("cr")} WHERE cr.shop_key = :shop GROUP BY cr.order_id
 ), base AS (
     SELECT o.order_id, {_CUSTOMER} AS customer_key, o.status_group,
@@ -116,6 +132,7 @@ WITH lines AS (
            o.item_count, coalesce(l.gross, 0) AS gross, coalesce(l.gross, 0) - coalesce(l.after_discounts, 0) AS disc,
            o.shipping_total, o.total_tax, o.fee_total, coalesce(r.amount, 0) AS refunds,
            coalesce(r.amount, 0) - coalesce(a.amount, 0) AS unallocated, o.total, coalesce(cp.keys, '{{}}') AS coupons,
+           coalesce(cp.discounts, '{{}}') AS coupon_discounts, o.deleted,
            {_SOURCE_KEY} AS source_key, {", ".join(f"at.{d}" for d in _SOURCE_DIMS)}, l.first_product_key,
            NOT o.deleted AND o.status_group = ANY(CAST(:groups AS text[]))
                AND CASE WHEN :basis = 'paid' THEN o.paid_date ELSE o.created_date END IS NOT NULL AS counted
@@ -132,14 +149,14 @@ WITH lines AS (
     FROM base WHERE counted AND customer_key IS NOT NULL
 )
 INSERT INTO marts.order_facts (
-    shop_key, order_id, customer_key, status_group, counted, ordered_at, order_date, customer_order_seq,
+    shop_key, order_id, customer_key, status_group, deleted, counted, ordered_at, order_date, customer_order_seq,
     items, gross_sales, discounts, shipping, taxes, fees, refunds, refunds_unallocated, net_sales, total_sales,
-    order_total, coupon_keys, source_key, {", ".join(_SOURCE_DIMS)}, first_product_key)
-SELECT :shop, b.order_id, customer_key, status_group, counted, ordered_at, order_date,
+    order_total, coupon_keys, coupon_discounts, source_key, {", ".join(_SOURCE_DIMS)}, first_product_key)
+SELECT :shop, b.order_id, customer_key, status_group, deleted, counted, ordered_at, order_date,
        n.seq,  -- exact when all the customer's orders changed (a rebuild); else SEQUENCE renumbers
        item_count, gross, disc, shipping_total, total_tax, fee_total, refunds, unallocated,
        gross - disc - refunds, gross - disc - refunds + shipping_total + total_tax + fee_total, total, coupons,
-       source_key, {", ".join(_SOURCE_DIMS)}, first_product_key
+       coupon_discounts, source_key, {", ".join(_SOURCE_DIMS)}, first_product_key
 FROM base b LEFT JOIN numbered n ON n.order_id = b.order_id
 """
 

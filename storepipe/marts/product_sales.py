@@ -10,22 +10,16 @@ _MEASURE_COLUMNS = "orders, customers, units, gross_sales, discounts, refunded_u
 def _per_day(key: str, dirty: str, *, with_product: bool = False) -> str:
     """Lines of the dirty (item, day) pairs, summed per order first: fewer rows for the distinct counts.
 
-    An incremental refresh joins the distinct dirty pairs, so PostgreSQL walks the (item, day) index; a
-    rebuild (:full, every pair dirty) scans the lines instead (the other branch is pruned at plan time)."""
+    Joining the distinct dirty pairs (rather than `IN`) lets PostgreSQL walk the (item, day) index."""
     product = ("min(lf.product_key) AS product_key, ", "min(product_key), ") if with_product else ("", "")
     return f"""
-    WITH lines AS (
-        SELECT lf.* FROM marts.line_facts lf
-        WHERE CAST(:full AS boolean) AND lf.shop_key = :shop AND lf.{key} IS NOT NULL
-        UNION ALL
-        SELECT lf.* FROM (SELECT DISTINCT {key}, local_date FROM {dirty}) d
-        JOIN marts.line_facts lf ON lf.shop_key = :shop AND lf.{key} = d.{key} AND lf.order_date = d.local_date
-        WHERE NOT CAST(:full AS boolean) AND lf.{key} IS NOT NULL
-    ), per_order AS (
+    WITH per_order AS (
         SELECT lf.order_date, lf.{key}, lf.order_id, lf.customer_key, {product[0]}sum(lf.quantity) AS units,
                sum(lf.gross_sales) AS gross, sum(lf.discounts) AS discounts, sum(lf.refunded_quantity) AS r_units,
                sum(lf.refunded_amount) AS r_amount, sum(lf.net_sales) AS net
-        FROM lines lf
+        FROM (SELECT DISTINCT {key}, local_date FROM {dirty}) d
+        JOIN marts.line_facts lf ON lf.shop_key = :shop AND lf.{key} = d.{key} AND lf.order_date = d.local_date
+        WHERE lf.{key} IS NOT NULL  -- lets the partial variation index serve
         GROUP BY lf.order_date, lf.{key}, lf.order_id, lf.customer_key
     )
     SELECT order_date, {key}, {product[1]}count(*) AS orders, count(DISTINCT customer_key) AS customers,

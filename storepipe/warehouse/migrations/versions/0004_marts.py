@@ -76,6 +76,7 @@ CREATE UNLOGGED TABLE marts.order_facts (
     order_id text NOT NULL,
     customer_key text,
     status_group text NOT NULL,
+    deleted boolean NOT NULL,           -- trashed at the source: never counted, not even as a coupon use
     counted boolean NOT NULL,
     ordered_at timestamptz,             -- the date basis' timestamp (created or paid)
     order_date date,                    -- its shop-local date; NULL when the basis date is missing
@@ -91,7 +92,8 @@ CREATE UNLOGGED TABLE marts.order_facts (
     net_sales numeric NOT NULL,
     total_sales numeric NOT NULL,
     order_total numeric NOT NULL,
-    coupon_keys text[] NOT NULL,
+    coupon_keys text[] NOT NULL,        -- sorted
+    coupon_discounts numeric[] NOT NULL,  -- the discount of each code, in the order of coupon_keys
     source_key text NOT NULL,
     source_type text,
     referrer text,
@@ -249,7 +251,6 @@ CREATE TABLE marts.source_attribution (
     orders integer NOT NULL,
     net_sales numeric NOT NULL,
     total_sales numeric NOT NULL,
-    customers integer NOT NULL,
     new_customers integer NOT NULL,     -- customers whose first counted order came from this source
     PRIMARY KEY (shop_key, source_key)
 );
