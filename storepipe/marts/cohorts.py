@@ -48,15 +48,21 @@ WITH members AS (
     SELECT mb.customer_key, mb.cohort_month, mb.cohort_week, f.order_date, f.net_sales
     FROM members mb
     JOIN marts.order_facts f ON f.shop_key = :shop AND f.customer_key = mb.customer_key AND f.counted
-), by_grain AS (
-    SELECT 'month' AS grain, cohort_month AS cohort_start, {_period("month", "order_date", "cohort_month")} AS period,
-           customer_key, net_sales FROM orders
-    UNION ALL
-    SELECT 'week', cohort_week, {_period("week", "order_date", "cohort_week")}, customer_key, net_sales FROM orders
 ), activity AS (
-    SELECT grain, cohort_start, period, count(DISTINCT customer_key) AS active, count(*) AS orders,
-           sum(net_sales) AS net_sales
-    FROM by_grain WHERE (grain, cohort_start) IN (SELECT grain, cohort_start FROM dirty_cohorts)
+    -- One row per customer and period first, so active customers are a count, not a sorted DISTINCT.
+    SELECT grain, cohort_start, period, count(*) AS active, sum(orders) AS orders, sum(net_sales) AS net_sales
+    FROM (
+        SELECT 'month' AS grain, cohort_month AS cohort_start,
+               {_period("month", "order_date", "cohort_month")} AS period, customer_key, count(*) AS orders,
+               sum(net_sales) AS net_sales
+        FROM orders WHERE ('month', cohort_month) IN (SELECT grain, cohort_start FROM dirty_cohorts)
+        GROUP BY 2, 3, 4
+        UNION ALL
+        SELECT 'week', cohort_week, {_period("week", "order_date", "cohort_week")}, customer_key, count(*),
+               sum(net_sales)
+        FROM orders WHERE ('week', cohort_week) IN (SELECT grain, cohort_start FROM dirty_cohorts)
+        GROUP BY 2, 3, 4
+    ) per_customer
     GROUP BY 1, 2, 3
 ), sizes AS (
     SELECT 'month' AS grain, cohort_month AS cohort_start, count(*) AS cohort_size FROM members GROUP BY 2

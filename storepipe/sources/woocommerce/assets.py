@@ -80,7 +80,7 @@ def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
             requests_per_second=woocommerce_sync.requests_per_second,
         )
         result = run_stream(
-            warehouse.engine(), shop, stream.name, options, run_id=context.run_id, report=context.log.info
+            warehouse.engine(), shop, stream.name, options, run_id=context.run.run_id, report=context.log.info
         )
         return dg.MaterializeResult(
             metadata={"dagster/row_count": raw_row_count(warehouse.engine(), stream, shop), **result.summary()}
@@ -109,7 +109,7 @@ def model(
         warehouse.engine(),
         shop,
         rebuild=SyncMode(woocommerce_sync.mode) is SyncMode.full,
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         report=context.log.info,
     )
     return dg.MaterializeResult(
