@@ -159,17 +159,18 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(settings: Settin
     assert "no shops registered" in listed.stdout
 
 
-def test_cli_add_list_disable_status(settings: Settings, credentials: None) -> None:
-    added = _cli(
+def _add_acme() -> subprocess.CompletedProcess[str]:
+    return _cli(
         "shops", "add", "--platform", "woocommerce", "--key", "acme", "--url", "https://acme.example.com",
         "--timezone", "America/New_York", "--currency", "USD", "--credentials-env", "ACME",
     )  # fmt: skip
+
+
+def test_cli_add_list_disable_status(settings: Settings, credentials: None) -> None:
+    added = _add_acme()
     assert added.returncode == 0, added.stderr
     assert "added woocommerce shop 'acme'" in added.stdout
-    again = _cli(
-        "shops", "add", "--platform", "woocommerce", "--key", "acme", "--url", "https://acme.example.com",
-        "--timezone", "America/New_York", "--currency", "USD", "--credentials-env", "ACME",
-    )  # fmt: skip
+    again = _add_acme()
     assert again.returncode == 2 and "already exists" in again.stderr
     assert "America/New_York" in _cli("shops", "list").stdout
     assert _cli("shops", "disable", "acme").stdout.strip() == "disabled shop 'acme'"
@@ -181,10 +182,7 @@ def test_cli_add_list_disable_status(settings: Settings, credentials: None) -> N
 
 
 def test_cli_metric_settings_show_change_and_reject_bad_groups(settings: Settings, credentials: None) -> None:
-    added = _cli(
-        "shops", "add", "--platform", "woocommerce", "--key", "acme", "--url", "https://acme.example.com",
-        "--timezone", "America/New_York", "--currency", "USD", "--credentials-env", "ACME",
-    )  # fmt: skip
+    added = _add_acme()
     assert added.returncode == 0, added.stderr
     assert (
         _cli("shops", "metrics", "acme").stdout.strip()
