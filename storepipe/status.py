@@ -101,6 +101,24 @@ def show_status(engine: sa.Engine, shop_key: str | None = None) -> None:
     for r in rows:
         if r.entity == "model" and r.summary:
             console.print(f"{r.shop_key}: last sync {summary_line(r.summary)}")
+    for line in marts_lines(engine, [s.key for s in shops]):
+        console.print(line)
+
+
+def marts_lines(engine: sa.Engine, shop_keys: list[str]) -> list[str]:
+    """When each shop's marts were last refreshed, and how they count orders (docs/metrics.md)."""
+    sql = sa.text(
+        "SELECT m.shop_key, m.refreshed_at AT TIME ZONE 'UTC', s.counted_status_groups, s.date_basis "
+        "FROM ops.mart_state m LEFT JOIN ops.metric_settings s USING (shop_key) "
+        "WHERE m.shop_key = ANY(:keys) ORDER BY 1"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(sql, {"keys": shop_keys}).all()
+    return [
+        f"{key}: marts refreshed {refreshed:%Y-%m-%d %H:%M} UTC, counting {', '.join(groups or ['paid', 'refunded'])} "
+        f"orders by their {basis or 'created'} date"
+        for key, refreshed, groups, basis in rows
+    ]
 
 
 def summary_line(summary: dict) -> str:

@@ -286,3 +286,14 @@ def test_marts_materialize_in_dagster_with_their_checks(
         e for e in again.get_asset_materialization_events() if e.asset_key.path[-1] == "order_facts"
     ).materialization.metadata
     assert facts["refresh"].value == "incremental" and facts["changed_orders"].value == 0
+
+
+def test_status_shows_when_marts_were_refreshed(engine: sa.Engine, shop: Shop) -> None:
+    from storepipe.status import marts_lines
+
+    assert marts_lines(engine, [SHOP_KEY]) == []
+    refresh_shop(engine, shop)
+    (line,) = marts_lines(engine, [SHOP_KEY])
+    assert line.startswith("fixture: marts refreshed 20") and line.endswith(
+        "UTC, counting paid, refunded orders by their created date"
+    )

@@ -1,0 +1,1 @@
+"""Tests of the TikTok Shop source."""
