@@ -22,6 +22,9 @@ class Mart:
     insert: str
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    # When set, an incremental refresh runs these instead of delete + insert: for a mart whose dirty keys
+    # cover most of it after scattered changes, applying the changed rows' differences is cheaper.
+    incremental: tuple[str, ...] | None = None
 
     @property
     def delete(self) -> str:

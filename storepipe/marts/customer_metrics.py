@@ -12,13 +12,20 @@ FROM marts.customer_metrics m, (VALUES ('month'), ('week')) g(grain)
 WHERE m.shop_key = :shop AND m.customer_key IN (SELECT customer_key FROM dirty_customers)
 """
 
+# The dirty customers' cohorts before the refresh: the cohorts mart subtracts what they contributed there.
+_KEEP_OLD_MEMBERS = """
+CREATE TEMP TABLE old_members ON COMMIT DROP AS
+SELECT m.customer_key, m.cohort_month, m.cohort_week FROM marts.customer_metrics m
+WHERE m.shop_key = :shop AND m.customer_key IN (SELECT customer_key FROM dirty_customers)
+"""
+
 CUSTOMER_METRICS = Mart(
     name="customer_metrics",
     table="customer_metrics",
     description="Per customer (registered by id, guests by normalized email): first and last order, orders, "
     "items, gross, discounts, refunds, net, AOV, days between orders, returning, first source, coupon, product.",
     in_scope="t.customer_key IN (SELECT customer_key FROM dirty_customers)",
-    before=(_NOTE_COHORTS,),
+    before=(_NOTE_COHORTS, _KEEP_OLD_MEMBERS),
     insert="""
 INSERT INTO marts.customer_metrics (
     shop_key, customer_key, email, registered, first_order_id, first_order_at, first_order_date, last_order_at,

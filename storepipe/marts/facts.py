@@ -102,6 +102,13 @@ MARK_DIRTY = (
     """,
 )
 
+# What the changed orders looked like before: the cohorts mart subtracts their old contribution.
+KEEP_OLD_FACTS = """
+CREATE TEMP TABLE old_facts ON COMMIT DROP AS
+SELECT f.order_id, f.customer_key, f.order_date, f.net_sales FROM marts.order_facts f
+JOIN changed_orders c ON c.order_id = f.order_id WHERE f.shop_key = :shop AND f.counted
+"""
+
 DELETE_CHANGED_FACTS = tuple(
     f"DELETE FROM marts.{table} f USING changed_orders c WHERE f.shop_key = :shop AND f.order_id = c.order_id"
     for table in ("line_facts", "refund_facts", "order_facts")

@@ -133,6 +133,7 @@ def refresh_shop(
             run("prepare", "ANALYZE changed_orders")
             for sql in facts.MARK_DIRTY:
                 run("facts", facts.scoped(sql, full=False))
+            run("facts", facts.KEEP_OLD_FACTS)
             for sql in facts.DELETE_CHANGED_FACTS:
                 run("facts", sql)
         run("prepare", "ANALYZE changed_orders")
@@ -163,8 +164,11 @@ def refresh_shop(
         for mart in MARTS:
             for sql in mart.before:
                 run(mart.name, sql)
-            run(mart.name, mart.delete)
-            result.rows[mart.name] = run(mart.name, mart.insert)
+            if mart.incremental and not full:
+                result.rows[mart.name] = sum(run(mart.name, sql) for sql in mart.incremental)
+            else:
+                run(mart.name, mart.delete)
+                result.rows[mart.name] = run(mart.name, mart.insert)
             for sql in mart.after:
                 run(mart.name, sql)
             if big_change:

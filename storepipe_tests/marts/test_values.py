@@ -297,3 +297,36 @@ def test_status_shows_when_marts_were_refreshed(engine: sa.Engine, shop: Shop) -
     assert line.startswith("fixture: marts refreshed 20") and line.endswith(
         "UTC, counting paid, refunded orders by their created date"
     )
+
+
+def test_incremental_refresh_equals_rebuild_when_customers_leave_move_and_the_last_day_moves(
+    engine: sa.Engine, shop: Shop
+) -> None:
+    from datetime import UTC, datetime
+
+    from storepipe_tests.marts.fixture_shop import ORDERS, write_raw
+    from storepipe_tests.marts.test_incremental import snapshot
+
+    def change(order_id: int, **fields: object) -> None:
+        since = datetime.now(UTC)
+        order = next(o for o in ORDERS if o["id"] == order_id)
+        with engine.begin() as conn:
+            write_raw(conn, "orders", [{**order, **fields}])
+        map_shop(engine, shop, since)
+        incremental = refresh_shop(engine, shop)
+        assert not incremental.full
+        after = snapshot(engine, SHOP_KEY)
+        assert refresh_shop(engine, shop, full=True).full
+        assert snapshot(engine, SHOP_KEY) == after, f"order {order_id}: {fields}"
+        assert [o.check.name for o in run_checks(engine, SHOP_KEY) if not o.passed] == []
+
+    refresh_shop(engine, shop)
+    change(1006, status="cancelled")  # customer 8 leaves: the 2026-02 cohort shrinks, week 2026-02-09 goes
+    change(1007, status="cancelled")  # the latest sale goes: cohorts lose their last period
+    change(1005, status="completed", date_paid_gmt="2026-01-05T12:00:00")  # customer 8 is back, in January
+    change(1003, date_created_gmt="2026-01-20T12:00:00", date_paid_gmt="2026-01-20T12:00:00")  # bob moves too
+    assert by_key(engine, "customer_metrics", "customer_key", "cohort_month") == {
+        "email:bob@example.com": (date(2026, 1, 1),),
+        "id:7": (date(2026, 1, 1),),
+        "id:8": (date(2026, 2, 1),),  # 1005 was created on 2026-02-11: the created date decides
+    }

@@ -193,7 +193,6 @@ class Order:
     shipping_provider: str
     shipping_provider_id: str
     package_id: str
-    label_cost: Decimal
     # Event instants; None = never happens. Events after cancel_time are ignored.
     paid_time: int | None
     rts_time: int | None
@@ -364,7 +363,6 @@ class OrderFactory:
             shipping_provider="USPS" if rng.random() < 0.6 else "UPS",
             shipping_provider_id=str(6_617_000_000_000_000_000 + rng.randrange(10**6)),
             package_id=str(self.next_package_id + rng.randrange(10**12)),
-            label_cost=cents(rng, 350, 900) if tiktok_shipping else ZERO,
             paid_time=None if rng.random() < 0.01 else paid,  # a few never get paid (auto-cancelled below)
             rts_time=rts,
             collection_time=collection,

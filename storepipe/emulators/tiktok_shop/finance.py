@@ -77,7 +77,7 @@ class Transaction:
             "shipping_cost_amount": money(self.shipping_cost),
             "gross_sales_amount": money(self.gross_sales),
             "seller_discount_amount": money(-self.seller_discount),
-            "net_sales_amount": money(self.revenue),
+            "net_sales_amount": money(self.gross_sales - self.seller_discount),
             "referral_fee_amount": money(self.referral_fee),
             "affiliate_commission_amount": money(self.affiliate_commission),
             "transaction_fee_amount": "0.00",
@@ -91,12 +91,20 @@ def order_transaction(order: Order) -> Transaction:
     (shipping_cost_amount is reported as its own component too), so settlement = revenue + fee + adjustment."""
     gross = sum((line.original_price for line in order.lines), ZERO)
     seller_discount = sum((line.seller_discount for line in order.lines), ZERO)
-    revenue = gross - seller_discount  # platform-funded discounts are reimbursed to the seller
     customer_shipping = order.original_shipping_fee - order.shipping_fee_seller_discount
     customer_shipping -= order.shipping_fee_platform_discount
-    shipping_cost = customer_shipping + order.shipping_fee_platform_discount - order.label_cost
-    referral = -_pct(revenue, REFERRAL_RATE)
-    affiliate = -_pct(revenue, AFFILIATE_RATE) if order.affiliate else ZERO
+    if order.shipping_type == "TIKTOK":
+        # [INF] The platform keeps what the buyer paid for shipping (plus its own subsidy) and buys the label
+        # at the quoted fee, so the seller only bears its own shipping discount.
+        shipping_income, shipping_cost = ZERO, -order.shipping_fee_seller_discount
+    else:
+        # Seller-shipped: the buyer's shipping fee and the platform's subsidy are paid out to the seller.
+        shipping_income, shipping_cost = customer_shipping + order.shipping_fee_platform_discount, ZERO
+    # Platform-funded discounts are reimbursed to the seller, so revenue is before them.
+    revenue = gross - seller_discount + shipping_income
+    product_revenue = gross - seller_discount
+    referral = -_pct(product_revenue, REFERRAL_RATE)
+    affiliate = -_pct(product_revenue, AFFILIATE_RATE) if order.affiliate else ZERO
     return Transaction(
         id=str(int(order.id) + 10**17),
         type="ORDER",
@@ -159,13 +167,20 @@ def _int_param(query: Mapping[str, str], name: str) -> int | None:
 
 
 class Ledger:
-    """Computes statements from the store's orders at the current emulator clock (nothing is cached, so
-    orders created or cancelled through the control API show up consistently)."""
+    """Computes statements from the store's orders at the current emulator clock (cached per clock
+    value and order-mutation generation, so control-API changes show up consistently)."""
 
     def __init__(self, store: TikTokStore) -> None:
         self.store = store
+        self._cache: tuple[tuple[int, int], dict[int, list[Transaction]]] | None = None
 
     def _days(self, now: int) -> dict[int, list[Transaction]]:
+        key = (now, self.store.generation)
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, self._compute_days(now))
+        return self._cache[1]
+
+    def _compute_days(self, now: int) -> dict[int, list[Transaction]]:
         """Statement day → transactions, for every day already closed (a statement for [t, t+1d) is issued
         once the day is over) [INF: the fact sheet only says daily at 00:00 UTC]."""
         cfg = self.store.config

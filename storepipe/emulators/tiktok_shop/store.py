@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import collections
 import threading
 import time
@@ -92,12 +93,21 @@ class TikTokStore:
         self.limiter = RateLimiter(config.rate_limit_qps)
         self.ledger = Ledger(self)
         self._requests = 0
+        self._generation = 0  # bumped by every order mutation (invalidates search caches)
+        self._search_cache: collections.OrderedDict[Any, tuple[list[tuple[int, int]], list[Order]]] = (
+            collections.OrderedDict()
+        )
         self._tokens_issued = 0
         self._auth_codes: dict[str, int] = {}  # code -> expiry
         self._access: dict[str, int] = {}  # access token -> expiry
         self._refresh: dict[str, int] = {}  # live refresh token -> expiry (rotated tokens are removed)
 
     # ------------------------------------------------------------------ clock and bookkeeping
+
+    @property
+    def generation(self) -> int:
+        """Changes whenever an order is created or modified (with the clock, the key of derived caches)."""
+        return self._generation
 
     def advance_time(self, seconds: int = 0, minutes: int = 0, hours: int = 0, days: int = 0) -> int:
         delta = int(seconds) + 60 * int(minutes) + 3600 * int(hours) + DAY * int(days)
@@ -248,6 +258,8 @@ class TikTokStore:
         return {"warehouses": [render_warehouse(w, self.config) for w in self.warehouses]}
 
     def search_orders(self, query: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
+        # page_size is required, 1–100 [C2]; the docs also name a default of 20, which cannot apply to a
+        # required parameter, so a missing page_size is an error here [INF].
         size = page_size_param(query)
         sort_field = query.get("sort_field") or "create_time"  # default create_time [C2]
         sort_order = (query.get("sort_order") or "DESC").upper()  # default DESC [C2]
@@ -262,40 +274,65 @@ class TikTokStore:
             raise bad_request("order_status is invalid.")
         shipping_type = body.get("shipping_type")
         buyer = body.get("buyer_user_id")
+        descending = sort_order == "DESC"
+        filters = (
+            sort_field,
+            descending,
+            tuple(bounds.values()),
+            status,
+            shipping_type if isinstance(shipping_type, str) else repr(shipping_type),
+            buyer if isinstance(buyer, str) else repr(buyer),
+        )
         with self.lock:
             now = self.now
-            rows: list[tuple[int, int, Order]] = []
-            for order in self.orders:
-                created, updated = order.create_time, update_time(order, now)
-                if not _within(created, bounds["create_time_ge"], bounds["create_time_lt"]):
-                    continue
-                if not _within(updated, bounds["update_time_ge"], bounds["update_time_lt"]):
-                    continue
-                if status is not None and order_status(order, now) != status:
-                    continue
-                if shipping_type is not None and order.shipping_type != shipping_type:
-                    continue
-                if buyer is not None and order.user_id != buyer:
-                    continue
-                rows.append((created if sort_field == "create_time" else updated, int(order.id), order))
-            descending = sort_order == "DESC"
-            rows.sort(key=lambda row: (row[0], row[1]), reverse=descending)
-            total = len(rows)  # total_count is the size of the whole filtered set, on every page
+            cache_key = (now, self._generation, filters)
+            cached = self._search_cache.get(cache_key)
+            if cached is None:
+                # Filtered and sorted once per (clock, mutation generation, filters): paging a large shop then
+                # costs a bisect per page instead of a scan.
+                rows: list[tuple[tuple[int, int], Order]] = []
+                for order in self.orders:
+                    created, updated = order.create_time, update_time(order, now)
+                    if not _within(created, bounds["create_time_ge"], bounds["create_time_lt"]):
+                        continue
+                    if not _within(updated, bounds["update_time_ge"], bounds["update_time_lt"]):
+                        continue
+                    if status is not None and order_status(order, now) != status:
+                        continue
+                    if shipping_type is not None and order.shipping_type != shipping_type:
+                        continue
+                    if buyer is not None and order.user_id != buyer:
+                        continue
+                    key = (created if sort_field == "create_time" else updated, int(order.id))
+                    # Descending order is ascending order of the negated key, so one bisect serves both.
+                    rows.append(((-key[0], -key[1]) if descending else key, order))
+                rows.sort(key=lambda row: row[0])
+                cached = ([row[0] for row in rows], [row[1] for row in rows])
+                self._search_cache[cache_key] = cached
+                while len(self._search_cache) > 16:
+                    self._search_cache.popitem(last=False)
+            keys, orders = cached
+            start = 0
             token = query.get("page_token") or ""
             if token:
                 # Keyset cursor: the (sort key, id) of the last order served; filters must stay fixed
                 # between pages [INF: no evidence how the real token binds to filters].
-                field, order_dir, key, last_id = decode_cursor(token, 4)
+                field, order_dir, key_raw, id_raw = decode_cursor(token, 4)
                 if (field, order_dir) != (sort_field, sort_order):
                     raise bad_request("page_token does not match sort_field/sort_order.")
-                after = (int(key), int(last_id))
-                rows = [r for r in rows if ((r[0], r[1]) < after if descending else (r[0], r[1]) > after)]
-            page = rows[:size]
-            more = len(rows) > size
+                after = (-int(key_raw), -int(id_raw)) if descending else (int(key_raw), int(id_raw))
+                start = bisect.bisect_right(keys, after)
+            page = orders[start : start + size]
+            more = start + size < len(orders)
+            last = page[-1] if page else None
+            next_token = ""
+            if more and last is not None:
+                last_key = last.create_time if sort_field == "create_time" else update_time(last, now)
+                next_token = encode_cursor(sort_field, sort_order, last_key, last.id)
             return {
-                "orders": [render_order(o, now, self.config) for _, _, o in page],
-                "next_page_token": encode_cursor(sort_field, sort_order, page[-1][0], page[-1][1]) if more else "",
-                "total_count": total,
+                "orders": [render_order(o, now, self.config) for o in page],
+                "next_page_token": next_token,
+                "total_count": len(orders),  # the size of the whole filtered set, on every page
             }
 
     def get_orders(self, ids: list[str]) -> dict[str, Any]:
@@ -356,6 +393,49 @@ class TikTokStore:
             "next_page_token": encode_cursor(last.update_time, last.id, served + len(page)) if more and last else "",
         }
 
+    def search_inventory(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /product/202309/inventory/search: product_ids (≤100) or sku_ids (≤600; sku_ids win), unpaged [C2]."""
+        product_ids, sku_ids = body.get("product_ids"), body.get("sku_ids")
+        if sku_ids:
+            if not isinstance(sku_ids, list) or len(sku_ids) > 600:
+                raise bad_request("sku_ids must be a list of at most 600 ids.")
+            wanted = {str(s) for s in sku_ids}
+            selected = [(p, [s for s in p.skus if s.id in wanted]) for p in self.products]
+        elif product_ids:
+            if not isinstance(product_ids, list) or len(product_ids) > 100:
+                raise bad_request("product_ids must be a list of at most 100 ids.")
+            wanted = {str(p) for p in product_ids}
+            selected = [(p, p.skus) for p in self.products if p.id in wanted]
+        else:
+            raise bad_request("product_ids or sku_ids is required.")
+        inventory = []
+        for product, skus in selected:
+            if not skus:
+                continue
+            rows = []
+            for sku in skus:
+                # [INF] committed stock is not modelled: generated orders do not reserve inventory.
+                total = sum(sku.inventory.values())
+                rows.append(
+                    {
+                        "id": sku.id,
+                        "seller_sku": sku.seller_sku,
+                        "total_available_quantity": total,
+                        "total_committed_quantity": 0,
+                        "warehouse_inventory": [
+                            {"warehouse_id": wid, "available_quantity": qty, "committed_quantity": 0}
+                            for wid, qty in sorted(sku.inventory.items())
+                        ],
+                        "total_available_inventory_distribution": {
+                            "in_shop_inventory": {"quantity": total},
+                            "campaign_inventory": [],
+                            "creator_inventory": [],
+                        },
+                    }
+                )
+            inventory.append({"product_id": product.id, "skus": rows})
+        return {"inventory": inventory}
+
     def get_product(self, product_id: str) -> dict[str, Any]:
         product = self.products_by_id.get(product_id)
         if product is None:
@@ -398,6 +478,7 @@ class TikTokStore:
             order.touched = self.now
             self.orders.append(order)
             self.orders_by_id[order.id] = order
+            self._generation += 1
             return render_order(order, self.now, self.config)
 
     def modify_order(self, order_id: str, bump_update: bool = True, **fields: Any) -> dict[str, Any]:
@@ -415,6 +496,7 @@ class TikTokStore:
                     raise ValueError(f"cannot modify {name!r}")
             if bump_update:
                 order.touched = self.now
+            self._generation += 1
             return render_order(order, self.now, self.config)
 
     def cancel_order(self, order_id: str, reason: str = "Cancelled by seller", initiator: str = "SELLER") -> dict:
@@ -429,6 +511,7 @@ class TikTokStore:
             order.cancellation_initiator = initiator
             order.touched = self.now
             order.extra.pop("status", None)
+            self._generation += 1
             return render_order(order, self.now, self.config)
 
 
