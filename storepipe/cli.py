@@ -479,5 +479,16 @@ def emulator_woocommerce(host: str, port: int, **config: str | int) -> None:
     serve(EmulatorConfig(**config), host=host, port=port)  # type: ignore[arg-type]
 
 
+@emulator.command(
+    "tiktok-shop", context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def emulator_tiktok_shop(args: tuple[str, ...]) -> None:
+    """Serve the TikTok Shop Open API of a generated shop (--seed, --orders, --port, ...; --help lists them)."""
+    from storepipe.emulators.tiktok_shop.__main__ import main as serve_tiktok
+
+    serve_tiktok(list(args))
+
+
 if __name__ == "__main__":
     main()
