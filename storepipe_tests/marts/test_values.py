@@ -330,3 +330,17 @@ def test_incremental_refresh_equals_rebuild_when_customers_leave_move_and_the_la
         "id:7": (date(2026, 1, 1),),
         "id:8": (date(2026, 2, 1),),  # 1005 was created on 2026-02-11: the created date decides
     }
+
+
+def test_full_rebuild_is_run_config(
+    engine: sa.Engine, shop: Shop, settings: Settings, instance: dg.DagsterInstance
+) -> None:
+    resources = {"warehouse": WarehouseResource(database_url=settings.database_url)}
+    dg.materialize([woocommerce_marts], partition_key=SHOP_KEY, instance=instance, resources=resources)
+    rebuilt = dg.materialize(
+        [woocommerce_marts], partition_key=SHOP_KEY, instance=instance, resources=resources,
+        run_config={"ops": {"woocommerce_marts": {"config": {"full_rebuild": True}}}},
+    )  # fmt: skip
+    facts = next(e for e in rebuilt.get_asset_materialization_events() if e.asset_key.path[-1] == "order_facts")
+    assert facts.materialization.metadata["refresh"].value == "full rebuild"
+    assert facts.materialization.metadata["reason"].value == "requested"

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from storepipe.emulators.cli import (
+    add_clock_arguments,
+    add_listen_arguments,
+    add_size_arguments,
+    shared_config_options,
+)
 from storepipe.emulators.tiktok_shop.config import DEFAULT_NOW, EmulatorConfig
 from storepipe.emulators.tiktok_shop.server import serve
 
@@ -11,29 +17,20 @@ from storepipe.emulators.tiktok_shop.server import serve
 def main(argv: list[str] | None = None) -> None:
     defaults = EmulatorConfig()
     parser = argparse.ArgumentParser(prog="python -m storepipe.emulators.tiktok_shop", description=__doc__)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--orders", type=int, default=defaults.orders, help="number of orders in the shop")
+    add_size_arguments(parser, seed=defaults.seed, orders=defaults.orders)
     parser.add_argument("--products", type=int, default=defaults.products)
-    parser.add_argument("--port", type=int, default=8082)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--latency-ms", type=int, default=0, help="added to every API response")
+    add_listen_arguments(parser, port=8082)
     parser.add_argument("--app-key", default=defaults.app_key)
     parser.add_argument("--app-secret", default=defaults.app_secret)
     parser.add_argument("--rate-limit-qps", type=int, default=defaults.rate_limit_qps, help="0 = unlimited")
-    parser.add_argument("--now", default=None, help=f"emulator clock start (default {DEFAULT_NOW})")
-    parser.add_argument("--years", type=float, default=defaults.years, help="length of the generated history")
-    parser.add_argument("--log-level", default="warning")
+    add_clock_arguments(parser, default_now=DEFAULT_NOW, years=defaults.years)
     args = parser.parse_args(argv)
     config = EmulatorConfig(
-        seed=args.seed,
-        orders=args.orders,
+        **shared_config_options(args),
         products=args.products,
         app_key=args.app_key,
         app_secret=args.app_secret,
-        latency_ms=args.latency_ms,
         rate_limit_qps=args.rate_limit_qps or None,
-        now=args.now,
-        years=args.years,
     )
     serve(config, host=args.host, port=args.port, log_level=args.log_level)
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from storepipe.emulators.faults import FaultControls
 from storepipe.emulators.tiktok_shop import errors
 from storepipe.emulators.tiktok_shop.config import DAY, EmulatorConfig
 from storepipe.emulators.tiktok_shop.data import (
@@ -76,7 +77,7 @@ def _int_filter(body: Mapping[str, Any], name: str) -> int | None:
     return value
 
 
-class TikTokStore:
+class TikTokStore(FaultControls):
     """Thread-safe state behind the HTTP app and the control API."""
 
     def __init__(self, config: EmulatorConfig) -> None:
@@ -220,18 +221,6 @@ class TikTokStore:
     def decide_faults(self, method: str, path: str) -> Decision:
         with self.lock:
             return self.faults.decide(method, path)
-
-    def set_fault(self, kind: str, **options: Any) -> int:
-        with self.lock:
-            return self.faults.add(kind, **options).id
-
-    def clear_faults(self, kind: str | None = None, fault_id: int | None = None) -> int:
-        with self.lock:
-            return self.faults.clear(kind, fault_id)
-
-    def list_faults(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return self.faults.list()
 
     def allow_call(self, app_key: str, api: str) -> bool:
         with self.lock:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import random
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from storepipe.emulators.faults import DecisionBase, FaultBase, FaultInjectorBase
 
 # Faults that decide the whole response: at most one of them fires per request (the first eligible one).
 OUTCOMES = ("rate_limit", "server_error", "reset", "truncate")
@@ -19,7 +20,7 @@ MALFORMATIONS = ("bad_date", "missing_total", "negative_quantity")
 
 
 @dataclass
-class Fault:
+class Fault(FaultBase):
     """One configured fault. `count`: the next N matching requests; `rate`: probability per matching
     request (for `malformed`: the share of record ids affected). Neither: count = 1 (malformed: rate 0.05)."""
 
@@ -38,110 +39,45 @@ class Fault:
     fired: int = 0
     _pattern: re.Pattern[str] | None = field(default=None, repr=False)
 
-    def matches(self, method: str, route: str) -> bool:
-        if self.method and self.method.upper() != method.upper():
-            return False
-        return self._pattern is None or bool(self._pattern.search(route))
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("_pattern")
-        return out
-
 
 @dataclass
-class Decision:
-    """What the injector decided for one request."""
+class Decision(DecisionBase[Fault]):
+    """What the injector decided for one request (`inserts`: orders to create before serving it)."""
 
-    delay_s: float = 0.0
     inserts: int = 0
-    outcome: Fault | None = None
-    fired: list[str] = field(default_factory=list)
 
 
-class FaultInjector:
-    """Holds the fault list; decisions draw from one seeded RNG, reseeded whenever the list changes."""
+class FaultInjector(FaultInjectorBase[Fault, Decision]):
+    """The WooCommerce kinds on the shared injector, plus `hang`/`insert` effects and per-record corruption."""
+
+    fault_type: ClassVar[type[Fault]] = Fault
+    decision_type: ClassVar[type[Decision]] = Decision
+    outcomes = OUTCOMES
+    additive = ADDITIVE
+    passive = RECORD
+    ignored_options = frozenset({"id", "fired"})
 
     def __init__(self, seed: int, default_hang_s: float) -> None:
-        self.seed = seed
         self.default_hang_s = default_hang_s
-        self._faults: list[Fault] = []
-        self._next_id = 1
-        self._generation = 0
-        self._rng = random.Random(f"{seed}:faults:0")
+        super().__init__(seed)
 
-    def _changed(self) -> None:
-        self._generation += 1
-        self._rng = random.Random(f"{self.seed}:faults:{self._generation}")
+    def _default_trigger(self, fault: Fault) -> None:
+        if fault.kind == "malformed":
+            fault.rate = 0.05
+        else:
+            fault.count = 1
 
-    def add(self, kind: str, **options: Any) -> Fault:
-        if kind not in KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(KINDS)}")
-        unknown = (
-            set(options) - {f for f in Fault.__dataclass_fields__ if not f.startswith("_")} - {"id", "fired"}
-        )
-        if unknown:
-            raise ValueError(f"unknown fault option(s): {', '.join(sorted(unknown))}")
-        fault = Fault(kind=kind, **{k: v for k, v in options.items() if k not in ("id", "fired")})
-        if fault.count is None and fault.rate is None:
-            if kind == "malformed":
-                fault.rate = 0.05
-            else:
-                fault.count = 1
-        if fault.rate is not None and not 0 <= fault.rate <= 1:
-            raise ValueError("rate must be between 0 and 1")
-        if kind == "server_error" and fault.status not in (500, 502, 503, 504):
-            raise ValueError("server_error status must be 500, 502, 503 or 504")
+    def _validate(self, fault: Fault) -> None:
         if not 0 <= fault.fraction < 1:
             raise ValueError("fraction must be in [0, 1)")
-        fault._pattern = re.compile(fault.path) if fault.path else None
-        fault.id = self._next_id
-        self._next_id += 1
-        self._faults.append(fault)
-        self._changed()
-        return fault
 
-    def clear(self, kind: str | None = None, fault_id: int | None = None) -> int:
-        before = len(self._faults)
-        self._faults = [
-            f
-            for f in self._faults
-            if (kind is not None and f.kind != kind) or (fault_id is not None and f.id != fault_id)
-        ]
-        self._changed()
-        return before - len(self._faults)
-
-    def list(self) -> list[dict[str, Any]]:
-        return [f.to_dict() for f in self._faults]
-
-    def _fires(self, fault: Fault) -> bool:
-        if fault.count is not None:
-            if fault.count <= 0:
-                return False
-            fault.count -= 1
-            return True
-        return self._rng.random() < (fault.rate or 0.0)
-
-    def decide(self, method: str, route: str) -> Decision:
-        decision = Decision()
-        for fault in self._faults:
-            if fault.kind in RECORD or not fault.matches(method, route):
-                continue
-            if fault.kind in OUTCOMES and decision.outcome is not None:
-                continue  # Only one outcome per request; later scripted faults keep their count.
-            if not self._fires(fault):
-                continue
-            fault.fired += 1
-            decision.fired.append(fault.kind)
-            if fault.kind == "latency":
-                decision.delay_s += fault.latency_ms / 1000
-            elif fault.kind == "hang":
-                decision.delay_s += self.default_hang_s if fault.hang_s is None else fault.hang_s
-            elif fault.kind == "insert":
-                decision.inserts += fault.inserts
-            else:
-                decision.outcome = fault
-        return decision
+    def _apply(self, decision: Decision, fault: Fault) -> None:
+        if fault.kind == "hang":
+            decision.delay_s += self.default_hang_s if fault.hang_s is None else fault.hang_s
+        elif fault.kind == "insert":
+            decision.inserts += fault.inserts
+        else:
+            super()._apply(decision, fault)
 
     def malformation(self, route: str, object_id: int) -> str | None:
         """Which corruption (if any) a record gets; stable per (seed, id) so re-reads see the same damage."""

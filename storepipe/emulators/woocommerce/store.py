@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from storepipe.emulators.faults import FaultControls
 from storepipe.emulators.woocommerce.catalog import (
     FIRST_NAMES,
     LAST_NAMES,
@@ -178,7 +179,7 @@ class NotFound(LookupError):
     """No such object (maps to WooCommerce's *_invalid_id 404)."""
 
 
-class WooStore:
+class WooStore(FaultControls):
     """A generated WooCommerce shop. Thread-safe: every public method holds the store lock."""
 
     def __init__(self, config: EmulatorConfig) -> None:
@@ -1135,19 +1136,6 @@ class WooStore:
             return self.get_order(order_id)
 
     # ------------------------------------------------------------------ control: faults
-
-    def set_fault(self, kind: str, **options: Any) -> int:
-        """Add a fault (see faults.Fault for options); returns its id."""
-        with self.lock:
-            return self.faults.add(kind, **options).id
-
-    def clear_faults(self, kind: str | None = None, fault_id: int | None = None) -> int:
-        with self.lock:
-            return self.faults.clear(kind, fault_id)
-
-    def list_faults(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return self.faults.list()
 
     def decide_faults(self, method: str, route: str) -> tuple[float, Fault | None]:
         """Used by the HTTP layer: applies inserts now, returns (delay seconds, outcome fault)."""
