@@ -108,7 +108,6 @@ def refresh_shop(
             "basis": settings.date_basis,
             "last_change": state[0] if state and not full else 0,
             "high_change": high,
-            "full": full,  # lets a mart scan instead of joining its dirty keys when every key is dirty
         }
         result = RefreshResult(full=full, reason=reason or "changes since the last refresh", changed_orders=0)
 
@@ -136,7 +135,6 @@ def refresh_shop(
             run("facts", facts.KEEP_OLD_FACTS)
             for sql in facts.DELETE_CHANGED_FACTS:
                 run("facts", sql)
-        run("prepare", "ANALYZE changed_orders")
         # Statistics of tables that just received most of their rows are stale: the planner would take the
         # facts for empty and pick nested loops over a million rows (measured: minutes instead of seconds).
         big_change = full or result.changed_orders > 0.2 * max(_fact_rows(conn), 1)
