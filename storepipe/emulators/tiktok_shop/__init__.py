@@ -30,6 +30,13 @@ Endpoints (envelope {code, message, request_id, data}; errors on HTTP 200 except
     GET  /order/202309/orders?ids=a,b
     GET  /finance/202309/statements                                   ?sort_field=statement_time (required)
     GET  /finance/202309/statements/{id}/statement_transactions       ?sort_field=order_create_time (required)
+    GET  /finance/202507/orders/unsettled                             ?sort_field=order_create_time (required),
+                                                                      page_size≤100, search_time_ge/lt
+    POST /return_refund/202309/returns/search                         ?page_size(10–50)&page_token&sort_field&
+                                                                      sort_order; body return_ids, order_ids,
+                                                                      return_types, return_status, *_time_ge/lt
+    POST /return_refund/202309/cancellations/search                   same paging; body cancel_ids, order_ids,
+                                                                      cancel_types, cancel_status, *_time_ge/lt
 
 TikTokStore control methods (thread-safe; the HTTP twin is under /_emulator, see control.py)::
 
@@ -39,6 +46,7 @@ TikTokStore control methods (thread-safe; the HTTP twin is under /_emulator, see
     store.create_order(line_items=[{"sku_id", "quantity"}] | None, auction=False)
     store.modify_order(id, bump_update=True, seller_note=…, buyer_message=…, status=…)
     store.cancel_order(id, reason=…, initiator="SELLER")
+    store.returns (ReturnDesk: return requests and cancellations), store.ledger (statements, unsettled estimates)
     store.set_fault(kind, count=N | rate=p, path=regex, method=…) -> id   (rate_limit, server_error, latency)
     store.clear_faults(kind=None, fault_id=None), store.list_faults()
 """

@@ -82,6 +82,19 @@ class TikTokApp:
                 lambda c: store.ledger.statement_transactions(c.match["id"], c.query),
                 True,
             ),
+            Route("GET", r"/finance/202507/orders/unsettled", lambda c: store.ledger.unsettled(c.query), True),
+            Route(
+                "POST",
+                r"/return_refund/202309/returns/search",
+                lambda c: store.returns.search_returns(c.query, c.body),
+                True,
+            ),
+            Route(
+                "POST",
+                r"/return_refund/202309/cancellations/search",
+                lambda c: store.returns.search_cancellations(c.query, c.body),
+                True,
+            ),
         ]
         self.routes = [(re.compile(f"^{route.pattern}/?$"), route) for route in table]
         self.control = ControlApi(store)

@@ -47,6 +47,8 @@ class EmulatorConfig:
     auction_rate: float = 0.05
     # Share of non-auction orders that are cancelled before delivery.
     cancel_rate: float = 0.07
+    # Share of delivered orders on which the buyer opens a return or refund request [INF].
+    return_rate: float = 0.08
     # Order-less statement adjustments (chargebacks, compensations, ad deductions): about one every N days.
     adjustment_every_days: int = 9
 
@@ -57,7 +59,7 @@ class EmulatorConfig:
             raise ValueError("years must be > 0")
         if self.rate_limit_qps is not None and self.rate_limit_qps < 1:
             raise ValueError("rate_limit_qps must be >= 1 or None")
-        for name in ("short_page_rate", "auction_rate", "cancel_rate"):
+        for name in ("short_page_rate", "auction_rate", "cancel_rate", "return_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
 

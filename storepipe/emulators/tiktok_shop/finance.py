@@ -1,5 +1,6 @@
 """Finance v202309: daily statements (00:00 UTC) filled as orders settle 3–31 days after delivery, plus
-order-less adjustments; every transaction and statement obeys settlement = revenue + fee + adjustment."""
+order-less adjustments; every transaction and statement obeys settlement = revenue + fee + adjustment.
+Finance v202507: estimates for the delivered orders whose statement is not issued yet."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ from typing import TYPE_CHECKING, Any
 from storepipe.emulators.tiktok_shop.config import DAY
 from storepipe.emulators.tiktok_shop.data import CENT, ZERO, Order, money, stable_hash
 from storepipe.emulators.tiktok_shop.errors import bad_request
-from storepipe.emulators.tiktok_shop.paging import decode_cursor, encode_cursor, page_size_param
-from storepipe.emulators.tiktok_shop.render import settle_time
+from storepipe.emulators.tiktok_shop.paging import (
+    decode_cursor,
+    encode_cursor,
+    keyset_page,
+    page_size_param,
+    sort_order_param,
+    within,
+)
+from storepipe.emulators.tiktok_shop.render import happened, settle_time
 
 if TYPE_CHECKING:
     from storepipe.emulators.tiktok_shop.store import TikTokStore
@@ -151,6 +159,18 @@ def adjustment_transactions(seed: int, every_days: int, day: int) -> list[Transa
     ]
 
 
+def statement_day(order: Order) -> int | None:
+    """The statement_time (00:00 UTC) of the statement that will carry the order, None if it never settles."""
+    settled = settle_time(order)
+    return None if settled is None else settled - settled % DAY
+
+
+def statement_issued(day: int, now: int) -> bool:
+    """A statement for [day, day + 1d) is issued once the day is over [INF: the fact sheet only says daily at
+    00:00 UTC]."""
+    return day + DAY <= now
+
+
 def statement_id(seed: int, day: int) -> str:
     index = day // DAY
     return str(STATEMENT_ID_BASE + index * 10_000 + stable_hash(seed, "statement", index) % 10_000)
@@ -181,20 +201,16 @@ class Ledger:
         return self._cache[1]
 
     def _compute_days(self, now: int) -> dict[int, list[Transaction]]:
-        """Statement day → transactions, for every day already closed (a statement for [t, t+1d) is issued
-        once the day is over) [INF: the fact sheet only says daily at 00:00 UTC]."""
+        """Statement day → transactions, for every statement already issued."""
         cfg = self.store.config
         by_day: dict[int, list[Transaction]] = {}
         for order in self.store.orders:
-            settled = settle_time(order)
-            if settled is None:
-                continue
-            day = settled - settled % DAY
-            if day + DAY <= now:
+            day = statement_day(order)
+            if day is not None and statement_issued(day, now):
                 by_day.setdefault(day, []).append(order_transaction(order))
         first = cfg.start_epoch - cfg.start_epoch % DAY
         day = first
-        while day + DAY <= now:
+        while statement_issued(day, now):
             extra = adjustment_transactions(cfg.seed, cfg.adjustment_every_days, day)
             if extra:
                 by_day.setdefault(day, []).extend(extra)
@@ -225,9 +241,7 @@ class Ledger:
     def statements(self, query: Mapping[str, str]) -> dict[str, Any]:
         if query.get("sort_field") != "statement_time":
             raise bad_request("sort_field is required and must be statement_time.")
-        sort_order = (query.get("sort_order") or "ASC").upper()  # default ASC [C2]
-        if sort_order not in ("ASC", "DESC"):
-            raise bad_request("sort_order must be ASC or DESC.")
+        sort_order = sort_order_param(query, "ASC")  # default ASC [C2]
         size = page_size_param(query, default=20)
         ge, lt = _int_param(query, "statement_time_ge"), _int_param(query, "statement_time_lt")
         status = query.get("payment_status")
@@ -260,9 +274,7 @@ class Ledger:
     def statement_transactions(self, sid: str, query: Mapping[str, str]) -> dict[str, Any]:
         if query.get("sort_field") != "order_create_time":
             raise bad_request("sort_field is required and must be order_create_time.")
-        sort_order = (query.get("sort_order") or "ASC").upper()  # [INF] default not documented here
-        if sort_order not in ("ASC", "DESC"):
-            raise bad_request("sort_order must be ASC or DESC.")
+        sort_order = sort_order_param(query, "ASC")  # [INF] default not documented here
         size = page_size_param(query, default=20)
         cfg = self.store.config
         try:
@@ -295,3 +307,76 @@ class Ledger:
             "next_page_token": encode_cursor(offset + size) if more else "",
             "statement_transactions": [t.render(cfg.currency) for t in page],
         }
+
+    def unsettled(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """GET /finance/202507/orders/unsettled: one estimate per delivered order whose statement is not issued yet
+        (the same rule that puts it into a statement, so it leaves this list exactly when it enters one)."""
+        if query.get("sort_field") != "order_create_time":
+            raise bad_request("sort_field is required and must be order_create_time.")
+        sort_order = sort_order_param(query, "ASC")  # [INF] default not documented
+        size = page_size_param(query, default=20)  # ≤100 [C2]; [INF] the default is not documented
+        # [INF] which instant search_time_ge/lt window is not documented; the order's create_time here.
+        ge, lt = _int_param(query, "search_time_ge"), _int_param(query, "search_time_lt")
+        with self.store.lock:
+            rows: list[tuple[Order, int, Transaction]] = []
+            for order in self.store.orders:
+                day = statement_day(order)
+                if day is None or statement_issued(day, self.store.now):
+                    continue
+                if happened(order, order.delivery_time, self.store.now) and within(order.create_time, ge, lt):
+                    rows.append((order, settle_time(order) or 0, order_transaction(order)))
+        descending = sort_order == "DESC"
+
+        def key(row: tuple[Order, int, Transaction]) -> tuple[int, int]:
+            return row[2].order_create_time, int(row[2].id)
+
+        rows.sort(key=key, reverse=descending)
+        page, next_token = keyset_page(rows, key, size, query.get("page_token") or "", (sort_order,), descending)
+        estimates = [_estimate(t) for _, _, t in rows]
+        sums = {f"sum_{name}": money(sum((e[name] for e in estimates), ZERO)) for name in ESTIMATES}
+        currency = self.store.config.currency
+        return {
+            "transactions": [_render_estimate(order, settled, t, currency) for order, settled, t in page],
+            **sums,
+            "total_count": len(rows),
+            "next_page_token": next_token,
+        }
+
+
+ESTIMATES = (
+    "est_revenue_amount",
+    "est_shipping_cost_amount",
+    "est_fee_tax_amount",
+    "est_adjustment_amount",
+    "est_settlement_amount",
+)
+
+
+def _estimate(transaction: Transaction) -> dict[str, Decimal]:
+    """The 202507 split of an order transaction: shipping cost leaves fee_amount for a component of its own, so
+    revenue + shipping cost + fee/tax + adjustment = settlement (additive signed values, costs negative) [INF, as
+    for the 202501 statements: the docs' subtractive formula does not match their negative examples]."""
+    return {
+        "est_revenue_amount": transaction.revenue,
+        "est_shipping_cost_amount": transaction.shipping_cost,
+        "est_fee_tax_amount": transaction.fee - transaction.shipping_cost,
+        "est_adjustment_amount": transaction.adjustment,
+        "est_settlement_amount": transaction.settlement,
+    }
+
+
+def _render_estimate(order: Order, settled: int, transaction: Transaction, currency: str) -> dict[str, Any]:
+    return {
+        "id": transaction.id,  # the id the transaction keeps once it reaches a statement
+        "type": "ORDER",
+        "status": "UNSETTLED",  # [INF] value not documented
+        "currency": currency,
+        "order_id": order.id,
+        "adjustment_id": "",
+        "order_create_time": order.create_time,
+        "order_delivery_time": order.delivery_time,
+        # The docs show both an epoch string and text like "15 days after delivery" [C2]; the epoch form here.
+        "estimated_settlement": str(settled),
+        "unsettled_reason": "",  # [INF] reasons not documented; no holds are modelled
+        **{name: money(value) for name, value in _estimate(transaction).items()},
+    }

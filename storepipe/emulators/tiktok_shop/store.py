@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import bisect
 import collections
 import threading
 import time
@@ -25,7 +24,16 @@ from storepipe.emulators.tiktok_shop.data import (
 from storepipe.emulators.tiktok_shop.errors import ApiError, bad_request
 from storepipe.emulators.tiktok_shop.faults import Decision, FaultInjector
 from storepipe.emulators.tiktok_shop.finance import Ledger
-from storepipe.emulators.tiktok_shop.paging import decode_cursor, encode_cursor, page_size_param
+from storepipe.emulators.tiktok_shop.paging import (
+    decode_cursor,
+    encode_cursor,
+    in_window,
+    int_filter,
+    keyset_start,
+    page_size_param,
+    time_bounds,
+    time_sort_params,
+)
 from storepipe.emulators.tiktok_shop.render import (
     order_status,
     render_order,
@@ -34,6 +42,7 @@ from storepipe.emulators.tiktok_shop.render import (
     render_warehouse,
     update_time,
 )
+from storepipe.emulators.tiktok_shop.returns import ReturnDesk
 
 ORDER_STATUSES = (
     "UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "PARTIALLY_SHIPPING", "AWAITING_COLLECTION",
@@ -68,15 +77,6 @@ class RateLimiter:
         return True
 
 
-def _int_filter(body: Mapping[str, Any], name: str) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad_request(f"{name} must be a unix timestamp in seconds.")
-    return value
-
-
 class TikTokStore(FaultControls):
     """Thread-safe state behind the HTTP app and the control API."""
 
@@ -93,6 +93,7 @@ class TikTokStore(FaultControls):
         self.faults = FaultInjector(config.seed)
         self.limiter = RateLimiter(config.rate_limit_qps)
         self.ledger = Ledger(self)
+        self.returns = ReturnDesk(self)
         self._requests = 0
         self._generation = 0  # bumped by every order mutation (invalidates search caches)
         self._search_cache: collections.OrderedDict[Any, tuple[list[tuple[int, int]], list[Order]]] = (
@@ -250,14 +251,8 @@ class TikTokStore(FaultControls):
         # page_size is required, 1–100 [C2]; the docs also name a default of 20, which cannot apply to a
         # required parameter, so a missing page_size is an error here [INF].
         size = page_size_param(query)
-        sort_field = query.get("sort_field") or "create_time"  # default create_time [C2]
-        sort_order = (query.get("sort_order") or "DESC").upper()  # default DESC [C2]
-        if sort_field not in ("create_time", "update_time"):
-            raise bad_request("sort_field must be create_time or update_time.")
-        if sort_order not in ("ASC", "DESC"):
-            raise bad_request("sort_order must be ASC or DESC.")
-        bounds = {name: _int_filter(body, name) for name in ("create_time_ge", "create_time_lt", "update_time_ge",
-                                                              "update_time_lt")}  # fmt: skip
+        sort_field, sort_order = time_sort_params(query, "DESC")  # defaults create_time, DESC [C2]
+        bounds = time_bounds(body)
         status = body.get("order_status")
         if status is not None and status not in ORDER_STATUSES:
             raise bad_request("order_status is invalid.")
@@ -267,7 +262,7 @@ class TikTokStore(FaultControls):
         filters = (
             sort_field,
             descending,
-            tuple(bounds.values()),
+            bounds,
             status,
             shipping_type if isinstance(shipping_type, str) else repr(shipping_type),
             buyer if isinstance(buyer, str) else repr(buyer),
@@ -282,9 +277,7 @@ class TikTokStore(FaultControls):
                 rows: list[tuple[tuple[int, int], Order]] = []
                 for order in self.orders:
                     created, updated = order.create_time, update_time(order, now)
-                    if not _within(created, bounds["create_time_ge"], bounds["create_time_lt"]):
-                        continue
-                    if not _within(updated, bounds["update_time_ge"], bounds["update_time_lt"]):
+                    if not in_window(created, updated, bounds):
                         continue
                     if status is not None and order_status(order, now) != status:
                         continue
@@ -301,16 +294,8 @@ class TikTokStore(FaultControls):
                 while len(self._search_cache) > 16:
                     self._search_cache.popitem(last=False)
             keys, orders = cached
-            start = 0
-            token = query.get("page_token") or ""
-            if token:
-                # Keyset cursor: the (sort key, id) of the last order served; filters must stay fixed
-                # between pages [INF: no evidence how the real token binds to filters].
-                field, order_dir, key_raw, id_raw = decode_cursor(token, 4)
-                if (field, order_dir) != (sort_field, sort_order):
-                    raise bad_request("page_token does not match sort_field/sort_order.")
-                after = (-int(key_raw), -int(id_raw)) if descending else (int(key_raw), int(id_raw))
-                start = bisect.bisect_right(keys, after)
+            # Keyset cursor: the (sort key, id) of the last order served.
+            start = keyset_start(keys, query.get("page_token") or "", (sort_field, sort_order), descending)
             page = orders[start : start + size]
             more = start + size < len(orders)
             last = page[-1] if page else None
@@ -334,8 +319,8 @@ class TikTokStore(FaultControls):
     def search_products(self, query: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
         size = page_size_param(query)
         status = body.get("status") or "ALL"
-        ge, le = _int_filter(body, "update_time_ge"), _int_filter(body, "update_time_le")
-        cge, cle = _int_filter(body, "create_time_ge"), _int_filter(body, "create_time_le")
+        ge, le = int_filter(body, "update_time_ge"), int_filter(body, "update_time_le")
+        cge, cle = int_filter(body, "create_time_ge"), int_filter(body, "create_time_le")
         seller_skus, sku_ids = body.get("seller_skus"), body.get("sku_ids")
         for name, value in (("seller_skus", seller_skus), ("sku_ids", sku_ids)):
             if value is not None and (not isinstance(value, list) or len(value) > 10):
@@ -502,7 +487,3 @@ class TikTokStore(FaultControls):
             order.extra.pop("status", None)
             self._generation += 1
             return render_order(order, self.now, self.config)
-
-
-def _within(value: int, ge: int | None, lt: int | None) -> bool:
-    return (ge is None or value >= ge) and (lt is None or value < lt)
