@@ -340,10 +340,11 @@ ON CONFLICT (shop_key, variation_key) DO UPDATE SET
 
 # Products and variations that order lines mention but the catalog does not (deleted since): marts
 # still need a name for them, so they are kept as in_catalog = false with the name the line carried.
+# Only the lines mapped in this run can bring new ones (a rebuild maps every order).
 _LINE_ONLY_PRODUCTS = """
 INSERT INTO core.products (shop_key, product_key, product_id, name, sku, in_catalog, deleted)
 SELECT DISTINCT ON (l.product_key) :shop, l.product_key, l.product_key, l.name, l.sku, false, true
-FROM core.order_lines l
+FROM core.order_lines l JOIN woo_orders_checked c ON c.id::text = l.order_id AND c.problem IS NULL
 WHERE l.shop_key = :shop AND l.product_key IS NOT NULL
 ORDER BY l.product_key, l.order_id DESC
 ON CONFLICT (shop_key, product_key) DO NOTHING
@@ -352,7 +353,7 @@ ON CONFLICT (shop_key, product_key) DO NOTHING
 _LINE_ONLY_VARIATIONS = """
 INSERT INTO core.variations (shop_key, variation_key, product_key, variation_id, sku, in_catalog, deleted)
 SELECT DISTINCT ON (l.variation_key) :shop, l.variation_key, l.product_key, l.variation_key, l.sku, false, true
-FROM core.order_lines l
+FROM core.order_lines l JOIN woo_orders_checked c ON c.id::text = l.order_id AND c.problem IS NULL
 WHERE l.shop_key = :shop AND l.variation_key IS NOT NULL
 ORDER BY l.variation_key, l.order_id DESC
 ON CONFLICT (shop_key, variation_key) DO NOTHING
@@ -377,7 +378,8 @@ ON CONFLICT (shop_key, coupon_key) DO UPDATE SET
 _LINE_ONLY_COUPONS = """
 INSERT INTO core.coupons (shop_key, coupon_key, code, in_catalog, deleted)
 SELECT DISTINCT :shop, cr.coupon_key, cr.coupon_key, false, true
-FROM core.coupon_redemptions cr WHERE cr.shop_key = :shop
+FROM core.coupon_redemptions cr JOIN woo_orders_checked c ON c.id::text = cr.order_id AND c.problem IS NULL
+WHERE cr.shop_key = :shop
 ON CONFLICT (shop_key, coupon_key) DO NOTHING
 """
 
