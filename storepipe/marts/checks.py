@@ -39,6 +39,9 @@ _COUNTED_CORE = """
       AND CASE WHEN :basis = 'paid' THEN o.paid_date ELSE o.created_date END IS NOT NULL
 """
 
+# Up to ten keys of the rows a check found wrong (CTE `bad` with a column `key`), for the check's details.
+_EXAMPLES = "(SELECT coalesce(jsonb_agg(key), '[]') FROM (SELECT key FROM bad LIMIT 10) e)"
+
 CHECKS: tuple[MartCheck, ...] = (
     MartCheck(
         "every_counted_order_present",
@@ -118,7 +121,7 @@ CHECKS: tuple[MartCheck, ...] = (
         "no_negative_units",
         "product_sales",
         "No product or variation sells negative units or refunds more units than it sold on that day.",
-        """
+        f"""
         WITH bad AS (
             SELECT 'product:' || product_key || '@' || local_date AS key FROM marts.product_sales
             WHERE shop_key = :shop AND (units < 0 OR refunded_units < 0 OR refunded_units > units)
@@ -126,8 +129,7 @@ CHECKS: tuple[MartCheck, ...] = (
             SELECT 'variation:' || variation_key || '@' || local_date FROM marts.variation_sales
             WHERE shop_key = :shop AND (units < 0 OR refunded_units < 0 OR refunded_units > units)
         )
-        SELECT count(*) = 0, jsonb_build_object('bad_rows', count(*), 'examples', (
-            SELECT coalesce(jsonb_agg(key), '[]') FROM (SELECT key FROM bad LIMIT 10) e))
+        SELECT count(*) = 0, jsonb_build_object('bad_rows', count(*), 'examples', {_EXAMPLES})
         FROM bad
         """,
     ),
@@ -171,15 +173,14 @@ CHECKS: tuple[MartCheck, ...] = (
         "customers_match_facts",
         "customer_metrics",
         "Each customer's orders, first order and returning flag agree with the order facts.",
-        """
+        f"""
         WITH f AS (SELECT customer_key, count(*) AS orders FROM marts.order_facts
                    WHERE shop_key = :shop AND counted AND customer_key IS NOT NULL GROUP BY customer_key),
         bad AS (SELECT coalesce(f.customer_key, m.customer_key) AS key FROM f
                 FULL JOIN (SELECT * FROM marts.customer_metrics WHERE shop_key = :shop) m
                   ON m.customer_key = f.customer_key
                 WHERE m.orders IS DISTINCT FROM f.orders OR m.is_returning IS DISTINCT FROM (f.orders > 1))
-        SELECT count(*) = 0, jsonb_build_object('bad_customers', count(*), 'examples', (
-            SELECT coalesce(jsonb_agg(key), '[]') FROM (SELECT key FROM bad LIMIT 10) e))
+        SELECT count(*) = 0, jsonb_build_object('bad_customers', count(*), 'examples', {_EXAMPLES})
         FROM bad
         """,
     ),

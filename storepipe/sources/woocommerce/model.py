@@ -341,20 +341,20 @@ ON CONFLICT (shop_key, variation_key) DO UPDATE SET
 # Products and variations that order lines mention but the catalog does not (deleted since): marts
 # still need a name for them, so they are kept as in_catalog = false with the name the line carried.
 # Only the lines mapped in this run can bring new ones (a rebuild maps every order).
-_LINE_ONLY_PRODUCTS = """
+_MAPPED_LINES = """core.order_lines l JOIN woo_orders_checked c ON c.id::text = l.order_id AND c.problem IS NULL
+WHERE l.shop_key = :shop"""
+_LINE_ONLY_PRODUCTS = f"""
 INSERT INTO core.products (shop_key, product_key, product_id, name, sku, in_catalog, deleted)
 SELECT DISTINCT ON (l.product_key) :shop, l.product_key, l.product_key, l.name, l.sku, false, true
-FROM core.order_lines l JOIN woo_orders_checked c ON c.id::text = l.order_id AND c.problem IS NULL
-WHERE l.shop_key = :shop AND l.product_key IS NOT NULL
+FROM {_MAPPED_LINES} AND l.product_key IS NOT NULL
 ORDER BY l.product_key, l.order_id DESC
 ON CONFLICT (shop_key, product_key) DO NOTHING
 """
 
-_LINE_ONLY_VARIATIONS = """
+_LINE_ONLY_VARIATIONS = f"""
 INSERT INTO core.variations (shop_key, variation_key, product_key, variation_id, sku, in_catalog, deleted)
 SELECT DISTINCT ON (l.variation_key) :shop, l.variation_key, l.product_key, l.variation_key, l.sku, false, true
-FROM core.order_lines l JOIN woo_orders_checked c ON c.id::text = l.order_id AND c.problem IS NULL
-WHERE l.shop_key = :shop AND l.variation_key IS NOT NULL
+FROM {_MAPPED_LINES} AND l.variation_key IS NOT NULL
 ORDER BY l.variation_key, l.order_id DESC
 ON CONFLICT (shop_key, variation_key) DO NOTHING
 """
