@@ -20,13 +20,15 @@ Rules decided once here:
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from storepipe.shops import Shop
+from storepipe.sources.mapping import changed as _changed
+from storepipe.sources.mapping import money as _money
+from storepipe.sources.mapping import quarantine, sql_runner
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +56,6 @@ _STATUS_GROUP = """
         ELSE 'other'
     END
 """
-
-
-def _money(expr: str) -> str:
-    return f"coalesce(core.try_numeric({expr}), 0)"
-
-
-def _changed(table: str) -> str:
-    return f"raw.{table} r WHERE r.shop_key = :shop AND (CAST(:since AS timestamptz) IS NULL OR r.fetched_at >= :since)"
 
 
 # Registered customers, from raw customers.
@@ -97,20 +91,6 @@ FROM (
     FROM raw.woocommerce_orders r, jsonb_to_record(r.payload) AS x({_ORDER_FIELDS})
     WHERE r.shop_key = :shop AND (CAST(:since AS timestamptz) IS NULL OR r.fetched_at >= :since)
 ) s
-"""
-
-_QUARANTINE = """
-INSERT INTO ops.discrepancies AS d (shop_key, entity, source_id, reason, payload, run_id)
-SELECT :shop, :entity, id::text, problem, p, :run_id FROM {checked} WHERE problem IS NOT NULL
-ON CONFLICT ON CONSTRAINT discrepancies_one_per_reason DO UPDATE SET
-    payload = EXCLUDED.payload, run_id = EXCLUDED.run_id, last_seen_at = now(), resolved_at = NULL
-"""
-
-_RESOLVE = """
-UPDATE ops.discrepancies d SET resolved_at = now()
-FROM {checked} c
-WHERE c.problem IS NULL AND d.shop_key = :shop AND d.entity = :entity AND d.source_id = c.id::text
-  AND d.resolved_at IS NULL
 """
 
 # Orders that now fail the checks leave core (their previous good version would be stale).
@@ -424,21 +404,15 @@ def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: s
     """Map the shop's raw records fetched since `since` (None: all of them) into core, in one transaction."""
     params = {"shop": shop.key, "since": since, "tz": shop.timezone, "run_id": run_id}
 
-    def run(sql: str, **extra: object) -> int:
-        started = time.perf_counter()
-        count = conn.execute(sa.text(sql), params | extra).rowcount
-        log.debug("%.3f s, %d rows: %s", time.perf_counter() - started, count, " ".join(sql.split())[:80])
-        return count
-
     with engine.begin() as conn:
+        run = sql_runner(conn, params, log)
         customers = run(_CUSTOMERS)
         products = run(_PRODUCTS)
         run(_VARIATIONS)
         run(_COUPONS)
         run(_CHECK_ORDERS)
         run("ANALYZE woo_orders_checked")  # a temp table has no statistics until analysed: plans go wrong
-        quarantined = run(_QUARANTINE.format(checked="woo_orders_checked"), entity="orders")
-        run(_RESOLVE.format(checked="woo_orders_checked"), entity="orders")
+        quarantined = quarantine(run, "woo_orders_checked", "orders")
         run(_DROP_BAD_ORDERS)
         orders = run(_ORDERS)
         for table in ("order_lines", "coupon_redemptions", "order_attribution"):
@@ -454,8 +428,7 @@ def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: s
         run(_LINE_ONLY_COUPONS)
         run(_CHECK_REFUNDS)
         run("ANALYZE woo_refunds_checked")
-        quarantined += run(_QUARANTINE.format(checked="woo_refunds_checked"), entity="refunds")
-        run(_RESOLVE.format(checked="woo_refunds_checked"), entity="refunds")
+        quarantined += quarantine(run, "woo_refunds_checked", "refunds")
         run(
             "DELETE FROM core.refund_lines t USING woo_refunds_checked c "
             "WHERE t.shop_key = :shop AND t.refund_id = c.id::text"
