@@ -35,3 +35,23 @@ def shared_config_options(args: argparse.Namespace) -> dict[str, Any]:
         "now": args.now,
         "years": args.years,
     }
+
+
+def add_webhook_arguments(parser: argparse.ArgumentParser, secret: bool) -> None:
+    """--webhook-url, --sign-wrongly and (where the platform has per-webhook secrets) --webhook-secret."""
+    parser.add_argument("--webhook-url", default=None, help="register this receiver for webhook deliveries")
+    if secret:
+        parser.add_argument("--webhook-secret", default=None, help="the webhook's signing secret")
+    parser.add_argument(
+        "--sign-wrongly", action="store_true", help="sign deliveries with a wrong key (forged-delivery tests)"
+    )
+
+
+def webhook_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """register_webhook keyword arguments from the webhook flags, None when no --webhook-url was given."""
+    if not args.webhook_url:
+        return None
+    options: dict[str, Any] = {"url": args.webhook_url, "sign_wrongly": args.sign_wrongly}
+    if getattr(args, "webhook_secret", None) is not None:
+        options["secret"] = args.webhook_secret
+    return options

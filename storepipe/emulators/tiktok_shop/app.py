@@ -83,6 +83,25 @@ class TikTokApp:
                 True,
             ),
             Route("GET", r"/finance/202507/orders/unsettled", lambda c: store.ledger.unsettled(c.query), True),
+            Route("GET", r"/fbt/202408/warehouses", lambda c: store.fbt.warehouses_answer(), True),
+            Route("POST", r"/fbt/202408/inventory/search", lambda c: store.fbt.search_inventory(c.query, c.body), True),
+            Route(
+                "POST",
+                r"/fbt/202410/inventory_records/search",
+                lambda c: store.fbt.search_records(c.query, c.body),
+                True,
+            ),
+            Route("GET", r"/fbt/202409/inbound_orders", lambda c: store.fbt.inbound_orders(c.query), True),
+            Route("POST", r"/fbt/202409/goods/search", lambda c: store.fbt.search_goods(c.query, c.body), True),
+            Route(
+                "GET", r"/analytics/202405/shop/performance", lambda c: store.analytics.shop_performance(c.query), True
+            ),
+            Route(
+                "GET",
+                r"/analytics/202405/shop_products/performance",
+                lambda c: store.analytics.product_performance(c.query),
+                True,
+            ),
             Route(
                 "POST",
                 r"/return_refund/202309/returns/search",

@@ -6,6 +6,7 @@ from typing import Any
 
 from storepipe.emulators.control import FAULT_ROUTES, Body, ControlDispatcher, ControlRoute, flag
 from storepipe.emulators.tiktok_shop.store import NotFound, TikTokStore
+from storepipe.emulators.webhooks import WEBHOOK_ROUTES
 
 
 def _modify(store: TikTokStore, body: Body, match: dict[str, str], query: dict[str, str]) -> Any:
@@ -30,6 +31,7 @@ ROUTES: list[ControlRoute[TikTokStore]] = [
     ("PATCH", r"/orders/(?P<id>\d+)", _modify),
     ("POST", r"/orders/(?P<id>\d+)/cancel", lambda s, b, m, q: s.cancel_order(m["id"], **b)),
     *FAULT_ROUTES,
+    *WEBHOOK_ROUTES,
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from storepipe.emulators.faults import FaultControls
 from storepipe.emulators.tiktok_shop import errors
+from storepipe.emulators.tiktok_shop.analytics import Analytics
 from storepipe.emulators.tiktok_shop.config import DAY, EmulatorConfig
 from storepipe.emulators.tiktok_shop.data import (
     Order,
@@ -23,7 +24,9 @@ from storepipe.emulators.tiktok_shop.data import (
 )
 from storepipe.emulators.tiktok_shop.errors import ApiError, bad_request
 from storepipe.emulators.tiktok_shop.faults import Decision, FaultInjector
+from storepipe.emulators.tiktok_shop.fbt import FbtDesk
 from storepipe.emulators.tiktok_shop.finance import Ledger
+from storepipe.emulators.tiktok_shop.notify import TikTokNotifier
 from storepipe.emulators.tiktok_shop.paging import (
     decode_cursor,
     encode_cursor,
@@ -43,6 +46,7 @@ from storepipe.emulators.tiktok_shop.render import (
     update_time,
 )
 from storepipe.emulators.tiktok_shop.returns import ReturnDesk
+from storepipe.emulators.webhooks import WebhookSender
 
 ORDER_STATUSES = (
     "UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "PARTIALLY_SHIPPING", "AWAITING_COLLECTION",
@@ -94,6 +98,9 @@ class TikTokStore(FaultControls):
         self.limiter = RateLimiter(config.rate_limit_qps)
         self.ledger = Ledger(self)
         self.returns = ReturnDesk(self)
+        self.fbt = FbtDesk(self)
+        self.analytics = Analytics(self)
+        self.notifier = TikTokNotifier(self)
         self._requests = 0
         self._generation = 0  # bumped by every order mutation (invalidates search caches)
         self._search_cache: collections.OrderedDict[Any, tuple[list[tuple[int, int]], list[Order]]] = (
@@ -116,8 +123,24 @@ class TikTokStore(FaultControls):
         if delta < 0:
             raise ValueError("the emulator clock only moves forward")
         with self.lock:
+            before = self.now
             self.now += delta
+            self.notifier.time_advanced(before, self.now)
             return self.now
+
+    # ------------------------------------------------------------------ webhooks
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        return self.notifier.sender
+
+    def register_webhook(
+        self, url: str, secret: str | None = None, sign_wrongly: bool = False, topics: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Deliver events to `url` from now on (topics: event type names, default all), signed with the app
+        secret (or wrongly, for forged-delivery tests). The HTTP twin is POST /_emulator/webhooks."""
+        with self.lock:
+            return self.notifier.register(url, secret, sign_wrongly, topics)
 
     def request_id(self) -> str:
         """Deterministic request ids in the real format: emulator time + 20 hex digits."""
@@ -453,12 +476,14 @@ class TikTokStore(FaultControls):
             self.orders.append(order)
             self.orders_by_id[order.id] = order
             self._generation += 1
+            self.notifier.order_changed(order, None)
             return render_order(order, self.now, self.config)
 
     def modify_order(self, order_id: str, bump_update: bool = True, **fields: Any) -> dict[str, Any]:
         """Change seller_note / buyer_message / status (forced); bumps update_time to now unless told not to."""
         with self.lock:
             order = self.order(order_id)
+            status_before = order_status(order, self.now)
             for name, value in fields.items():
                 if name in ("seller_note", "buyer_message"):
                     setattr(order, name, str(value))
@@ -471,6 +496,7 @@ class TikTokStore(FaultControls):
             if bump_update:
                 order.touched = self.now
             self._generation += 1
+            self.notifier.order_changed(order, status_before)
             return render_order(order, self.now, self.config)
 
     def cancel_order(self, order_id: str, reason: str = "Cancelled by seller", initiator: str = "SELLER") -> dict:
@@ -486,4 +512,5 @@ class TikTokStore(FaultControls):
             order.touched = self.now
             order.extra.pop("status", None)
             self._generation += 1
+            self.notifier.order_cancelled(order)
             return render_order(order, self.now, self.config)
