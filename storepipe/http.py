@@ -7,6 +7,7 @@ never formatted into messages.
 
 from __future__ import annotations
 
+import collections
 import email.utils
 import random
 import threading
@@ -94,6 +95,34 @@ class RateLimiter:
             waited += pause
 
 
+class WindowLimiter:
+    """At most `limit` requests in any sliding `window` seconds, the way TikTok counts QPS per app per API.
+
+    A token bucket would let `limit + burst` requests into some one-second window and draw 429s from a
+    server that counts by window; this never does (plus `margin` seconds for the request's travel time).
+    """
+
+    def __init__(self, limit: int, window: float = 1.0, margin: float = 0.02) -> None:
+        self.limit = max(1, limit)
+        self.span = window + margin
+        self._sent: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._sent and self._sent[0] <= now - self.span:
+                    self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    return waited
+                pause = self._sent[0] + self.span - now
+            time.sleep(pause)
+            waited += pause
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After as seconds: either delta-seconds or an HTTP date."""
     if not value:
@@ -111,6 +140,15 @@ def parse_retry_after(value: str | None) -> float | None:
 WaitHook = Callable[[str, float], None]
 
 
+class RetryLater(Exception):
+    """Raised by a `check_body` hook: the answer is a transient error inside a 200 (TikTok's envelope)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
 @dataclass
 class HttpClient:
     """A pooled session against one base URL with retries, timeouts and an optional rate limiter.
@@ -124,7 +162,7 @@ class HttpClient:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    limiter: RateLimiter | None = None
+    limiter: RateLimiter | WindowLimiter | None = None
     pool_size: int = 8
     on_wait: WaitHook | None = None
     on_resume: Callable[[], None] | None = None
@@ -162,11 +200,18 @@ class HttpClient:
         json_body: Any = None,
         classify: Callable[[requests.Response], HttpError | None] | None = None,
         parse_json: bool = True,
+        prepare: Callable[[], dict[str, Any]] | None = None,
+        check_body: Callable[[Any], None] | None = None,
+        limiter: RateLimiter | WindowLimiter | None = None,
     ) -> tuple[requests.Response, Any]:
         """Send with retries; return the response and its parsed JSON (None if parse_json is False).
 
         `classify` lets a platform turn a response into a permanent error (AuthError, a bad parameter)
-        before the generic rules run; it returns None for "not my business".
+        before the generic rules run; it returns None for "not my business". `prepare()` is called before
+        every attempt and returns request arguments that must be fresh each time (a signed timestamp, the
+        current access token, the exact body bytes that were signed). `check_body(parsed)` inspects a
+        parsed 2xx answer: it raises HttpError for a permanent error or RetryLater for a transient one.
+        `limiter` replaces the client's limiter for this request (limits per API, not per host).
         """
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         started = time.monotonic()
@@ -174,14 +219,18 @@ class HttpClient:
         waited = False
         while True:
             attempt += 1
-            if self.limiter:
-                self.limiter.acquire()
+            gate = limiter or self.limiter
+            if gate:
+                gate.acquire()
             reason: str
             retry_after: float | None = None
+            arguments: dict[str, Any] = {"params": params, "json": json_body}
+            if prepare:
+                arguments |= prepare()
             try:
                 self._count(retry=attempt > 1)
                 response = self.session.request(
-                    method, url, params=params, json=json_body, timeout=(self.connect_timeout, self.read_timeout)
+                    method, url, **arguments, timeout=(self.connect_timeout, self.read_timeout)
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 reason = f"{type(exc).__name__} on {mask_url(url)}"
@@ -206,9 +255,15 @@ class HttpClient:
                         # Truncated or HTML bodies behind a 200 happen under load (proxies, PHP limits).
                         reason = f"invalid JSON in HTTP {response.status_code} from {mask_url(response.url)}"
                     else:
-                        if waited and self.on_resume:
-                            self.on_resume()
-                        return response, body
+                        try:
+                            if check_body:
+                                check_body(body)
+                        except RetryLater as later:
+                            reason, retry_after = f"{later.reason} from {mask_url(response.url)}", later.retry_after
+                        else:
+                            if waited and self.on_resume:
+                                self.on_resume()
+                            return response, body
             elapsed = time.monotonic() - started
             if attempt >= self.retry.max_attempts or elapsed >= self.retry.deadline:
                 raise HttpError(f"gave up after {attempt} attempts in {elapsed:.0f} s: {reason}", url=mask_url(url))

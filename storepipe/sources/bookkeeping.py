@@ -6,13 +6,21 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from storepipe.http import AuthError, HttpError
 from storepipe.warehouse import tables
+from storepipe.warehouse.upsert import EMPTY, UpsertResult
+
+if TYPE_CHECKING:
+    from storepipe.shops import Shop
 
 log = logging.getLogger(__name__)
 
@@ -224,3 +232,140 @@ def quarantine(
             },
         )
     )
+
+
+@dataclass
+class StreamResult:
+    """What a stream's sync did, for metadata, the summary and tests."""
+
+    stream: str
+    fetched: int = 0
+    written: UpsertResult = EMPTY
+    quarantined: int = 0
+    not_imported: int = 0  # trashed before storepipe first saw them: counted, not stored
+    already_done: bool = False  # finished by an earlier, killed run of the same sync
+    requests: int = 0
+    seconds: float = 0.0
+    skipped: str | None = None
+    sweeps: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int | float | str]:
+        """Figures for ops.sync_progress.summary and the asset's (numeric, plottable) metadata."""
+        figures: dict[str, int | float | str] = {
+            "fetched": self.fetched,
+            "inserted": self.written.inserted,
+            "updated": self.written.updated,
+            "unchanged": self.written.unchanged,
+            "quarantined": self.quarantined,
+            "trashed_before_first_import": self.not_imported,
+            "requests": self.requests,
+            "seconds": round(self.seconds, 2),
+            "records_per_second": round(self.fetched / self.seconds, 1) if self.seconds else 0.0,
+        }
+        if self.skipped:
+            figures["skipped"] = self.skipped
+        return figures
+
+
+_summary = tables.sync_progress.c.summary
+# Records of a stream that are now in raw (fetched, minus those trashed before the first import).
+stored_records = (
+    _summary["inserted"].as_integer() + _summary["updated"].as_integer() + _summary["unchanged"].as_integer()
+)
+
+
+class ModelRun(Protocol):
+    """What a lane's model reports: rows (re)mapped into core and records quarantined."""
+
+    orders: int
+    order_lines: int
+    refunds: int
+    customers: int
+    quarantined: int
+    rebuild: bool
+
+
+MapShop = Callable[..., ModelRun]  # map_shop(engine, shop, since, run_id=...)
+
+
+def complete_sync(
+    engine: sa.Engine,
+    shop: Shop,
+    map_shop: MapShop,
+    session_entity: str,
+    *,
+    rebuild: bool = False,
+    run_id: str | None = None,
+    report: Callable[[str], None] | None = None,
+    extra: Callable[[], dict[str, int | float | str | None]] | None = None,
+) -> dict[str, int | float | str | None]:
+    """Map what this sync fetched into core, close the session, and record the sync's summary.
+
+    The session checkpoint (`session_entity`) holds `local_started`, our clock when the sync began: raw
+    records fetched since then are what the sync changed. Without an open session (the model materialized
+    on its own) or with `rebuild`, every raw record of the shop is mapped again: core is rebuildable from
+    raw without calling the API. `extra()` adds lane-specific figures to the summary.
+    """
+    progress = ProgressTracker(engine, shop.key, "model", run_id=run_id, report=report)
+    progress.start()
+    t0 = datetime.now(UTC)
+    session = load_checkpoint(engine, shop.key, session_entity)
+    since = None if rebuild or not session else datetime.fromisoformat(session["local_started"])
+    try:
+        result = map_shop(engine, shop, since, run_id=run_id)
+    except Exception as exc:
+        progress.failed(f"{type(exc).__name__}: {exc}")
+        raise
+    with engine.begin() as conn:
+        clear_checkpoint(conn, shop.key, session_entity)
+    sync_began = datetime.fromisoformat(session["local_started"]) if session else t0
+    with engine.connect() as conn:
+        # This sync's figures, whichever runs did the work (a killed run's streams count too).
+        fetched = dict(
+            conn.execute(
+                sa.select(tables.sync_progress.c.entity, stored_records).where(
+                    tables.sync_progress.c.shop_key == shop.key,
+                    # started_at is the database's clock, local_started ours: a minute of slack for skew.
+                    tables.sync_progress.c.started_at >= sync_began - timedelta(minutes=1),
+                    tables.sync_progress.c.entity != "model",
+                )
+            ).all()
+        )
+        open_discrepancies = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(tables.discrepancies)
+            .where(tables.discrepancies.c.shop_key == shop.key, tables.discrepancies.c.resolved_at.is_(None))
+        ).scalar_one()
+    summary: dict[str, int | float | str | None] = {
+        "orders_synced": fetched.get("orders"),
+        "customers_updated": fetched.get("customers"),
+        "orders_mapped": result.orders,
+        "order_lines_mapped": result.order_lines,
+        "refunds_mapped": result.refunds,
+        "customers_mapped": result.customers,
+        "quarantined_now": result.quarantined,
+        "open_discrepancies": open_discrepancies,
+        "duration_seconds": round((datetime.now(UTC) - sync_began).total_seconds(), 1),
+        "rebuild": "yes" if result.rebuild else "no",
+    }
+    if extra:
+        summary |= extra()
+    progress.advance(result.orders)
+    progress.completed(summary)
+    return summary
+
+
+@contextmanager
+def failures_recorded(progress: ProgressTracker, shop_key: str) -> Iterator[None]:
+    """Mark the entity Failed with a reason a user can act on, then let the error end the step."""
+    try:
+        yield
+    except AuthError as exc:  # already names the shop and the variable or command that fixes it
+        progress.failed(str(exc))
+        raise
+    except HttpError as exc:
+        progress.failed(f"shop {shop_key!r}: {exc}")
+        raise
+    except Exception as exc:
+        progress.failed(f"{type(exc).__name__}: {exc}")
+        raise

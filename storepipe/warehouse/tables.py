@@ -82,7 +82,14 @@ discrepancies = sa.Table(
 )
 
 
-def raw_table(name: str, *, meta: sa.MetaData = metadata, schema: str = "raw") -> sa.Table:
+def raw_table(
+    name: str,
+    *,
+    meta: sa.MetaData = metadata,
+    schema: str = "raw",
+    id_type: type[sa.types.TypeEngine] = sa.BigInteger,
+    modified: str = "modified_gmt",
+) -> sa.Table:
     """A raw table: one record per (shop, source id) as the API delivered it, with its modification time.
 
     parent_id is the owning record for nested endpoints (a variation's product, a refund's order);
@@ -92,9 +99,9 @@ def raw_table(name: str, *, meta: sa.MetaData = metadata, schema: str = "raw") -
         name,
         meta,
         sa.Column("shop_key", sa.Text, primary_key=True),
-        sa.Column("id", sa.BigInteger, primary_key=True),
-        sa.Column("parent_id", sa.BigInteger),
-        sa.Column("modified_gmt", sa.DateTime(timezone=True)),
+        sa.Column("id", id_type, primary_key=True),
+        sa.Column("parent_id", id_type),
+        sa.Column(modified, sa.DateTime(timezone=True)),
         sa.Column("payload", JSONB, nullable=False),
         sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("deleted_at", sa.DateTime(timezone=True)),
@@ -105,3 +112,14 @@ def raw_table(name: str, *, meta: sa.MetaData = metadata, schema: str = "raw") -
 
 WOOCOMMERCE_ENTITIES = ("orders", "customers", "products", "variations", "coupons", "refunds", "subscriptions")
 woocommerce_raw = {entity: raw_table(f"woocommerce_{entity}") for entity in WOOCOMMERCE_ENTITIES}
+
+# TikTok ids are numeric strings that can pass bigint's range; update_time is the record's version.
+TIKTOK_SHOP_ENTITIES = (
+    "products", "product_details", "inventory", "orders", "statements", "statement_transactions",
+    "unsettled_transactions", "returns", "cancellations", "warehouses", "fbt_warehouses", "fbt_inventory",
+    "analytics",
+)  # fmt: skip
+tiktok_shop_raw = {
+    entity: raw_table(f"tiktok_shop_{entity}", id_type=sa.Text, modified="modified_at")
+    for entity in TIKTOK_SHOP_ENTITIES
+}

@@ -6,18 +6,23 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from storepipe.http import AuthError, HttpError
 from storepipe.shops import Shop
-from storepipe.sources.bookkeeping import ProgressTracker, clear_checkpoint, load_checkpoint, save_checkpoint
+from storepipe.sources.bookkeeping import (
+    ProgressTracker,
+    clear_checkpoint,
+    complete_sync,
+    failures_recorded,
+    load_checkpoint,
+    save_checkpoint,
+)
 from storepipe.sources.woocommerce.client import StoreInfo, WooClient
 from storepipe.sources.woocommerce.options import SyncOptions
 from storepipe.sources.woocommerce.streams import BY_NAME
 from storepipe.sources.woocommerce.sync import StreamResult, StreamSync
-from storepipe.warehouse import tables
 
 SESSION = "_session"  # checkpoint entity holding the open sync session of a shop
 
@@ -87,30 +92,16 @@ def run_stream(
         on_resume=progress.resumed,
     )
     try:
-        session = open_session(engine, shop, options, run_id, client)
-        sync = StreamSync(engine, client, shop, BY_NAME[stream_name], session.store, options, progress, run_id=run_id)
-        result = sync.run(sync_started=session.started, local_started=session.local_started)
-    except AuthError as exc:
-        progress.failed(str(exc))
-        raise
-    except HttpError as exc:
-        progress.failed(f"shop {shop.key!r}: {exc}")
-        raise
-    except Exception as exc:
-        progress.failed(f"{type(exc).__name__}: {exc}")
-        raise
+        with failures_recorded(progress, shop.key):
+            session = open_session(engine, shop, options, run_id, client)
+            stream = BY_NAME[stream_name]
+            sync = StreamSync(engine, client, shop, stream, session.store, options, progress, run_id=run_id)
+            result = sync.run(sync_started=session.started, local_started=session.local_started)
     finally:
         client.close()
     if not result.already_done:  # else keep the figures of the run that did the work
         progress.completed(result.summary())
     return result
-
-
-_summary = tables.sync_progress.c.summary
-# Records of a stream that are now in raw (fetched, minus those trashed before the first import).
-stored_records = (
-    _summary["inserted"].as_integer() + _summary["updated"].as_integer() + _summary["unchanged"].as_integer()
-)
 
 
 def finish_sync(
@@ -121,54 +112,7 @@ def finish_sync(
     run_id: str | None = None,
     report: Callable[[str], None] | None = None,
 ) -> dict[str, int | float | str | None]:
-    """Map what this sync fetched into core, close the session, and record the sync's summary.
-
-    Without an open session (the model materialized on its own) or with `rebuild`, every raw record of
-    the shop is mapped again: core is rebuildable from raw without calling the API.
-    """
+    """Map what this sync fetched into core, close the session and record the summary (see bookkeeping)."""
     from storepipe.sources.woocommerce.model import map_shop
 
-    progress = ProgressTracker(engine, shop.key, "model", run_id=run_id, report=report)
-    progress.start()
-    t0 = datetime.now(UTC)
-    session = load_checkpoint(engine, shop.key, SESSION)
-    since = None if rebuild or not session else datetime.fromisoformat(session["local_started"])
-    try:
-        result = map_shop(engine, shop, since, run_id=run_id)
-    except Exception as exc:
-        progress.failed(f"{type(exc).__name__}: {exc}")
-        raise
-    close_session(engine, shop)
-    sync_began = datetime.fromisoformat(session["local_started"]) if session else t0
-    with engine.connect() as conn:
-        # This sync's figures, whichever runs did the work (a killed run's streams count too).
-        fetched = dict(
-            conn.execute(
-                sa.select(tables.sync_progress.c.entity, stored_records).where(
-                    tables.sync_progress.c.shop_key == shop.key,
-                    # started_at is the database's clock, local_started ours: a minute of slack for skew.
-                    tables.sync_progress.c.started_at >= sync_began - timedelta(minutes=1),
-                    tables.sync_progress.c.entity != "model",
-                )
-            ).all()
-        )
-        open_discrepancies = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(tables.discrepancies)
-            .where(tables.discrepancies.c.shop_key == shop.key, tables.discrepancies.c.resolved_at.is_(None))
-        ).scalar_one()
-    summary: dict[str, int | float | str | None] = {
-        "orders_synced": fetched.get("orders"),
-        "customers_updated": fetched.get("customers"),
-        "orders_mapped": result.orders,
-        "order_lines_mapped": result.order_lines,
-        "refunds_mapped": result.refunds,
-        "customers_mapped": result.customers,
-        "quarantined_now": result.quarantined,
-        "open_discrepancies": open_discrepancies,
-        "duration_seconds": round((datetime.now(UTC) - sync_began).total_seconds(), 1),
-        "rebuild": "yes" if result.rebuild else "no",
-    }
-    progress.advance(result.orders)
-    progress.completed(summary)
-    return summary
+    return complete_sync(engine, shop, map_shop, SESSION, rebuild=rebuild, run_id=run_id, report=report)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import timedelta
 
 from storepipe.shops import Shop
+from storepipe.sources.windows import window_start
 
 
 @dataclass(frozen=True)
@@ -27,29 +28,6 @@ class SyncOptions:
     resweep_with_refunds_endpoint: timedelta = timedelta(days=2)
     customers_full_every: timedelta = timedelta(days=7)
     batch_rows: int = 1000
-
-
-WINDOWS = {"30d": 30, "90d": 90, "365d": 365, "all": None}
-
-
-def window_start(shop: Shop, window: str | None, since: str | None, *, now: datetime | None = None) -> datetime | None:
-    """The UTC instant where the shop-local window begins.
-
-    "30d" means today and the 29 days before it in the shop's timezone: it starts at local midnight
-    29 days ago. `since` is a shop-local date (YYYY-MM-DD) and starts at its local midnight.
-    """
-    if window and since:
-        raise ValueError("give either window or since, not both")
-    if since:
-        day = date.fromisoformat(since)
-    elif window and window != "all":
-        if window not in WINDOWS:
-            raise ValueError(f"window must be one of {', '.join(WINDOWS)}; got {window!r}")
-        today = (now or datetime.now(UTC)).astimezone(shop.tz).date()
-        day = today - timedelta(days=WINDOWS[window] - 1)
-    else:
-        return None
-    return datetime.combine(day, time.min, tzinfo=shop.tz).astimezone(UTC)
 
 
 def build_options(

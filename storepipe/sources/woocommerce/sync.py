@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -23,48 +23,21 @@ import orjson
 import sqlalchemy as sa
 
 from storepipe.shops import Shop
-from storepipe.sources.bookkeeping import ProgressTracker, load_checkpoint, quarantine, save_checkpoint
+from storepipe.sources.bookkeeping import (
+    ProgressTracker,
+    StreamResult,
+    load_checkpoint,
+    quarantine,
+    save_checkpoint,
+)
 from storepipe.sources.woocommerce.client import Page, RouteMissing, StoreInfo, WooClient
 from storepipe.sources.woocommerce.options import SyncOptions, window_start
 from storepipe.sources.woocommerce.streams import Stream
 from storepipe.warehouse.tables import woocommerce_raw
-from storepipe.warehouse.upsert import EMPTY, UpsertResult, bulk_upsert
+from storepipe.warehouse.upsert import EMPTY, bulk_upsert
 
 RAW_COLUMNS = ("shop_key", "id", "parent_id", "modified_gmt", "payload", "fetched_at", "deleted_at")
 _WC_DATE = "%Y-%m-%dT%H:%M:%S"
-
-
-@dataclass
-class StreamResult:
-    """What a stream's sync did, for metadata, the summary and tests."""
-
-    stream: str
-    fetched: int = 0
-    written: UpsertResult = EMPTY
-    quarantined: int = 0
-    not_imported: int = 0  # trashed before storepipe first saw them: counted, not stored
-    already_done: bool = False  # finished by an earlier, killed run of the same sync
-    requests: int = 0
-    seconds: float = 0.0
-    skipped: str | None = None
-    sweeps: list[str] = field(default_factory=list)
-
-    def summary(self) -> dict[str, int | float | str]:
-        """Figures for ops.sync_progress.summary and the asset's (numeric, plottable) metadata."""
-        figures: dict[str, int | float | str] = {
-            "fetched": self.fetched,
-            "inserted": self.written.inserted,
-            "updated": self.written.updated,
-            "unchanged": self.written.unchanged,
-            "quarantined": self.quarantined,
-            "trashed_before_first_import": self.not_imported,
-            "requests": self.requests,
-            "seconds": round(self.seconds, 2),
-            "records_per_second": round(self.fetched / self.seconds, 1) if self.seconds else 0.0,
-        }
-        if self.skipped:
-            figures["skipped"] = self.skipped
-        return figures
 
 
 def wc_date(moment: datetime) -> str:

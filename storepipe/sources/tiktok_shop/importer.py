@@ -1,0 +1,124 @@
+"""One TikTok shop's sync: the session that makes a killed run resume, running a stage in it, and closing it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from storepipe.shops import Shop
+from storepipe.sources.bookkeeping import (
+    ProgressTracker,
+    StreamResult,
+    complete_sync,
+    failures_recorded,
+    load_checkpoint,
+    save_checkpoint,
+)
+from storepipe.sources.tiktok_shop.client import TikTokClient
+from storepipe.sources.tiktok_shop.streams import BY_NAME
+from storepipe.sources.tiktok_shop.sync import SyncContext, TikTokSyncOptions, run_listings
+
+SESSION = "_session"  # checkpoint entity of the open sync
+LAST_SYNC = "_last_sync"  # where the previous completed sync began (server time): incremental syncs start there
+
+
+def _fingerprint(options: TikTokSyncOptions) -> str:
+    raw = json.dumps(asdict(options), default=str, sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def make_client(shop: Shop, options: TikTokSyncOptions, progress: ProgressTracker | None = None) -> TikTokClient:
+    return TikTokClient(
+        shop,
+        concurrency=options.concurrency,
+        requests_per_second=options.requests_per_second,
+        on_wait=(lambda reason, _s: progress.paused(reason)) if progress else None,
+        on_resume=progress.resumed if progress else None,
+    )
+
+
+def open_session(
+    engine: sa.Engine, shop: Shop, options: TikTokSyncOptions, client: TikTokClient, run_id: str | None
+) -> SyncContext:
+    """The shop's open sync (resumed when a killed run with the same options left one), else a new one.
+
+    A new sync asks for the authorized shop first: it checks the credentials before any stage starts, and
+    its answer's Date header sets the server clock the sync windows are cut on."""
+    client.authorized_shop()
+    state = load_checkpoint(engine, shop.key, SESSION)
+    if state and state.get("options") == _fingerprint(options):
+        return SyncContext(state["started"], datetime.fromisoformat(state["local_started"]), state["previous"])
+    previous = load_checkpoint(engine, shop.key, LAST_SYNC)
+    context = SyncContext(
+        started=int(client.clock.now()),
+        local_started=datetime.now(UTC),
+        previous_started=None if options.mode == "full" or not previous else int(previous["started"]),
+    )
+    with engine.begin() as conn:
+        state = {
+            "started": context.started,
+            "local_started": context.local_started.isoformat(),
+            "previous": context.previous_started,
+            "options": _fingerprint(options),
+        }
+        save_checkpoint(conn, shop.key, SESSION, state, run_id)
+    return context
+
+
+def run_stage(
+    engine: sa.Engine,
+    shop: Shop,
+    stage_name: str,
+    options: TikTokSyncOptions,
+    *,
+    run_id: str | None = None,
+    report: Callable[[str], None] | None = None,
+) -> StreamResult:
+    """Run one import stage of one shop; progress, Paused/Failed status and errors land in ops.sync_progress."""
+    progress = ProgressTracker(engine, shop.key, stage_name, run_id=run_id, report=report)
+    progress.start()
+    client = make_client(shop, options, progress)
+    try:
+        with failures_recorded(progress, shop.key):
+            context = open_session(engine, shop, options, client, run_id)
+            stage = BY_NAME[stage_name]
+            result = run_listings(engine, client, shop, stage.listings, options, context, progress, run_id=run_id)
+    finally:
+        client.close()
+    summary = result.summary() | {"token_refreshes": client.tokens.refreshes}
+    progress.completed(summary)
+    return result
+
+
+def finish_sync(
+    engine: sa.Engine,
+    shop: Shop,
+    *,
+    rebuild: bool = False,
+    run_id: str | None = None,
+    report: Callable[[str], None] | None = None,
+) -> dict[str, int | float | str | None]:
+    """Map the sync's raw records into core, remember where the sync began, close it, record the summary."""
+    from storepipe.sources.tiktok_shop.model import map_shop
+
+    session = load_checkpoint(engine, shop.key, SESSION)
+    summary = complete_sync(engine, shop, map_shop, SESSION, rebuild=rebuild, run_id=run_id, report=report)
+    if session:  # the next incremental sync starts from here (minus the lookback)
+        with engine.begin() as conn:
+            save_checkpoint(conn, shop.key, LAST_SYNC, {"started": session["started"]}, run_id)
+    return summary
+
+
+def connect_shop(shop: Shop, auth_code: str) -> None:
+    """Exchange the consent code for the shop's first tokens and store them (storepipe shops connect)."""
+    client = TikTokClient(shop)
+    try:
+        client.connect(auth_code)
+        client.authorized_shop()  # proves the new token works and the shop is covered
+    finally:
+        client.close()
