@@ -8,7 +8,9 @@ from storepipe.emulators.cli import (
     add_clock_arguments,
     add_listen_arguments,
     add_size_arguments,
+    add_webhook_arguments,
     shared_config_options,
+    webhook_options,
 )
 from storepipe.emulators.tiktok_shop.config import DEFAULT_NOW, EmulatorConfig
 from storepipe.emulators.tiktok_shop.server import serve
@@ -24,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app-secret", default=defaults.app_secret)
     parser.add_argument("--rate-limit-qps", type=int, default=defaults.rate_limit_qps, help="0 = unlimited")
     add_clock_arguments(parser, default_now=DEFAULT_NOW, years=defaults.years)
+    add_webhook_arguments(parser, secret=False)
     args = parser.parse_args(argv)
     config = EmulatorConfig(
         **shared_config_options(args),
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         app_secret=args.app_secret,
         rate_limit_qps=args.rate_limit_qps or None,
     )
-    serve(config, host=args.host, port=args.port, log_level=args.log_level)
+    serve(config, host=args.host, port=args.port, log_level=args.log_level, webhook=webhook_options(args))
 
 
 if __name__ == "__main__":

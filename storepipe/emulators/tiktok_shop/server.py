@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -41,9 +42,18 @@ class RunningEmulator:
         return self.config.shop_cipher
 
 
-def serve(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8082, log_level: str = "warning") -> None:
-    """Build the shop and serve it until interrupted (blocking)."""
-    app = create_app(config)
+def serve(
+    config: EmulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 8082,
+    log_level: str = "warning",
+    webhook: dict[str, Any] | None = None,
+) -> None:
+    """Build the shop and serve it until interrupted (blocking); `webhook`: register_webhook options."""
+    store = TikTokStore(config)
+    if webhook is not None:
+        store.register_webhook(**webhook)
+    app = create_app(store)
     settings = uvicorn_config(app, host, port, log_level)
     serve_forever(settings, "TikTok Shop emulator", config.seed, config.orders, f"app_key {config.app_key}")
 

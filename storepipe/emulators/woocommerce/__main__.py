@@ -8,7 +8,9 @@ from storepipe.emulators.cli import (
     add_clock_arguments,
     add_listen_arguments,
     add_size_arguments,
+    add_webhook_arguments,
     shared_config_options,
+    webhook_options,
 )
 from storepipe.emulators.woocommerce.config import DEFAULT_NOW, EmulatorConfig
 from storepipe.emulators.woocommerce.server import serve
@@ -24,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timezone", default="Europe/Berlin")
     parser.add_argument("--currency", default="EUR")
     add_clock_arguments(parser, default_now=DEFAULT_NOW, years=3.0)
+    add_webhook_arguments(parser, secret=True)
     args = parser.parse_args(argv)
     config = EmulatorConfig(
         **shared_config_options(args),
@@ -33,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         consumer_key=args.consumer_key,
         consumer_secret=args.consumer_secret,
     )
-    serve(config, host=args.host, port=args.port, log_level=args.log_level)
+    serve(config, host=args.host, port=args.port, log_level=args.log_level, webhook=webhook_options(args))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from storepipe.emulators.control import FAULT_ROUTES, Body, ControlDispatcher, ControlRoute, flag
+from storepipe.emulators.control import FAULT_ROUTES, Action, Body, ControlDispatcher, ControlRoute, flag
+from storepipe.emulators.webhooks import WEBHOOK_ROUTES
 from storepipe.emulators.woocommerce.store import NotFound, WooStore
 
 
@@ -38,6 +39,14 @@ def _delete(store: WooStore, body: Body, match: dict[str, str], query: dict[str,
     return {"deleted": True, "id": _int(match)}
 
 
+def _updater(resource: str) -> Action[WooStore]:
+    return lambda s, b, m, q: s.update_resource(resource, _int(m), **b)
+
+
+def _deleter(resource: str) -> Action[WooStore]:
+    return lambda s, b, m, q: s.delete_resource(resource, _int(m))
+
+
 # (method, path pattern, action). Bodies and answers are JSON.
 ROUTES: list[ControlRoute[WooStore]] = [
     ("GET", r"/state", lambda s, b, m, q: s.state()),
@@ -56,7 +65,16 @@ ROUTES: list[ControlRoute[WooStore]] = [
     ("GET", r"/orders/(?P<id>\d+)/refunds", lambda s, b, m, q: s.get_refunds(_int(m))),
     ("POST", r"/orders/(?P<id>\d+)/refunds", _refund),
     ("PATCH", r"/orders/(?P<id>\d+)/line_items/(?P<line>\d+)", _edit_line),
+    *[
+        route
+        for resource in ("customer", "product", "coupon")
+        for route in (
+            ("PATCH", rf"/{resource}s/(?P<id>\d+)", _updater(resource)),
+            ("DELETE", rf"/{resource}s/(?P<id>\d+)", _deleter(resource)),
+        )
+    ],
     *FAULT_ROUTES,
+    *WEBHOOK_ROUTES,
 ]
 
 

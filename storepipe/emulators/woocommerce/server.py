@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -45,12 +46,18 @@ def _uvicorn_config(app: WooApp, host: str, port: int, log_level: str) -> uvicor
 
 
 def serve(
-    config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8081, log_level: str = "warning"
+    config: EmulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    log_level: str = "warning",
+    webhook: dict[str, Any] | None = None,
 ) -> None:
-    """Build the shop and serve it until interrupted (blocking)."""
+    """Build the shop and serve it until interrupted (blocking); `webhook`: register_webhook options."""
     store = WooStore(config)
     if config.home_url is None:
         store.set_home_url(f"http://{host}:{port}")
+    if webhook is not None:
+        store.register_webhook(**webhook)
     app = create_app(store)
     settings = _uvicorn_config(app, host, port, log_level)
     serve_forever(settings, "WooCommerce emulator", config.seed, config.orders, f"version {config.version}")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from storepipe.emulators.faults import FaultControls
+from storepipe.emulators.webhooks import WebhookSender
 from storepipe.emulators.woocommerce.catalog import (
     FIRST_NAMES,
     LAST_NAMES,
@@ -28,6 +29,7 @@ from storepipe.emulators.woocommerce.catalog import (
 from storepipe.emulators.woocommerce.config import EmulatorConfig
 from storepipe.emulators.woocommerce.faults import Fault, FaultInjector, malform
 from storepipe.emulators.woocommerce.money import ZERO, dec, fmt, rnd
+from storepipe.emulators.woocommerce.notify import WooNotifier
 from storepipe.emulators.woocommerce.params import ListQuery
 from storepipe.emulators.woocommerce.render import ORDER_META_STRIDE, OrderSpec, Renderer, apply_totals
 from storepipe.emulators.woocommerce.skeleton import (
@@ -58,6 +60,13 @@ _MODIFIABLE = {
     "transaction_id",
     "customer_id",
     "meta_data",
+}
+# What the control API may change on the other webhook resources (the REST fields of the same name; billing and
+# shipping are merged). Only the REST view changes: orders keep what they recorded at checkout.
+_EDITABLE = {
+    "customer": {"first_name", "last_name", "email", "billing", "shipping"},
+    "product": {"name", "description", "short_description", "regular_price", "sale_price", "stock_quantity"},
+    "coupon": {"description", "amount", "date_expires", "minimum_amount", "individual_use"},
 }
 
 
@@ -251,6 +260,10 @@ class WooStore(FaultControls):
         self._trashed_from: dict[int, int] = {}
         self._next_meta_id = (self._next_post_id + 1_000_000) * ORDER_META_STRIDE
         self.requests_served = 0
+        self.notifier = WooNotifier(self)
+        # (resource, id) -> REST fields changed through the control API; deleted customers and coupons.
+        self._resource_overrides: dict[tuple[str, int], dict[str, Any]] = {}
+        self._deleted: dict[str, set[int]] = {"customer": set(), "coupon": set()}
         self.build_seconds = time.perf_counter() - started
 
     # ------------------------------------------------------------------ setup helpers
@@ -503,19 +516,29 @@ class WooStore(FaultControls):
         c = self.customers
         if pos == 0:
             return self.renderer.build_admin(int(c["created"][0]))
-        return self.renderer.build_customer(
+        out = self.renderer.build_customer(
             int(c["id"][pos]),
             int(c["buyer"][pos]),
             int(c["created"][pos]),
             int(c["modified"][pos]),
             bool(c["paying"][pos]),
         )
+        return self._overridden("customer", out)
 
     def _product_dict(self, pos: int) -> dict[str, Any]:
         product = self.catalog.products[int(self.products["idx"][pos])]
         if product.type == "variation":
             return self.renderer.build_variation(product)
-        return self.renderer.build_product(product, self._sales.get(product.idx, 0))
+        out = self.renderer.build_product(product, self._sales.get(product.idx, 0))
+        return self._overridden("product", out)
+
+    def _overridden(self, resource: str, out: dict[str, Any]) -> dict[str, Any]:
+        for name, value in self._resource_overrides.get((resource, out["id"]), {}).items():
+            if name in ("billing", "shipping"):
+                out[name] = {**out[name], **value}
+            else:
+                out[name] = value
+        return out
 
     def _coupon_dict(self, pos: int) -> dict[str, Any]:
         coupon = self.catalog.coupons[int(self.coupons["idx"][pos])]
@@ -528,7 +551,8 @@ class WooStore(FaultControls):
                 used_by.append(str(customer))
             else:  # Guests are recorded by their billing e-mail.
                 used_by.append(self._order_email(opos))
-        return self.renderer.build_coupon(coupon, len(used), used_by, self.config.at_least("6.2.0"))
+        out = self.renderer.build_coupon(coupon, len(used), used_by, self.config.at_least("6.2.0"))
+        return self._overridden("coupon", out)
 
     def _order_email(self, pos: int) -> str:
         override = self._order_overrides.get(int(self.orders["id"][pos]))
@@ -583,6 +607,7 @@ class WooStore(FaultControls):
             roles = {"all": None, "customer": 1, "administrator": 0}
             role = roles.get(q.role, -1)
             mask = np.ones(self.customers.n, bool) if role is None else self.customers["role"] == role
+            mask &= ~np.isin(self.customers["id"], list(self._deleted["customer"]))
             if q.email:
                 mask &= self.customers["id"] == self._user_by_email(q.email)
             if q.search:
@@ -606,7 +631,7 @@ class WooStore(FaultControls):
                     mask &= np.array([pick(self.catalog.products[i]) == wanted for i in p["idx"]])
             return p, mask, self._product_dict, "p"
         if resource == "coupons":
-            mask = np.ones(self.coupons.n, bool)
+            mask = ~np.isin(self.coupons["id"], list(self._deleted["coupon"]))
             if q.code:
                 mask &= np.array(
                     [self.catalog.coupons[i].code == q.code.lower() for i in self.coupons["idx"]]
@@ -778,6 +803,8 @@ class WooStore(FaultControls):
             raise NotFound(obj_id)
         if resource == "orders" and self.orders["status"][pos] == DELETED:
             raise NotFound(obj_id)
+        if resource in ("customers", "coupons") and obj_id in self._deleted[resource[:-1]]:
+            raise NotFound(obj_id)
         if resource in ("products", "variations"):
             if self.products["deleted"][pos] or bool(self.products["variation"][pos]) != (
                 resource == "variations"
@@ -929,6 +956,7 @@ class WooStore(FaultControls):
                 kind=KIND_CREATED,
                 sub=-1,
             )
+            self._order_event("order.created", order_id)
             return self.get_order(order_id)
 
     def _buyer_for(self, customer_id: int | None, rng: random.Random) -> int:
@@ -983,6 +1011,7 @@ class WooStore(FaultControls):
                         columns["customer"] = int(value)
             self._order_overrides[order_id] = order
             self._changed_order(pos, bump_modified, **columns)
+            self._order_event("order.updated", order_id)
             return self.get_order(order_id)
 
     def _merge_meta(self, order: dict[str, Any], changes: dict[str, Any] | list[dict[str, Any]]) -> None:
@@ -1015,6 +1044,8 @@ class WooStore(FaultControls):
                 raise ValueError("already trashed")
             self._trashed_from[order_id] = int(self.orders["status"][pos])
             self._changed_order(pos, True, status=OS["trash"])
+            # order.deleted fires on trash (wp_trash_post / woocommerce_trash_order) with only the id [C1].
+            self.notifier.deleted("order", order_id)
             return self.get_order(order_id)
 
     def restore_order(self, order_id: int) -> dict[str, Any]:
@@ -1023,10 +1054,12 @@ class WooStore(FaultControls):
             pos = self._order_pos(order_id)
             previous = self._trashed_from.pop(order_id, OS["completed"])
             self._changed_order(pos, True, status=previous)
+            self._order_event("order.restored", order_id)
             return self.get_order(order_id)
 
     def delete_order(self, order_id: int) -> None:
-        """Force-delete: the order and its refunds disappear everywhere (no tombstone, like WooCommerce)."""
+        """Force-delete: the order and its refunds disappear everywhere (no tombstone, like WooCommerce). No
+        webhook: order.deleted is hooked to trashing, a force delete emits nothing [INF from the hook list]."""
         with self.lock:
             pos = self._order_pos(order_id)
             self._changed_order(pos, False, status=DELETED)
@@ -1086,6 +1119,8 @@ class WooStore(FaultControls):
             if dec(refund["amount"]) == remaining:
                 columns["status"] = OS["refunded"]  # WooCommerce marks fully refunded orders itself.
             self._changed_order(pos, bump_modified, **columns)
+            # woocommerce_order_refunded feeds order.updated, whether or not date_modified moved [C1].
+            self._order_event("order.updated", order_id)
             return deepcopy(refund)
 
     def edit_line_item(
@@ -1133,7 +1168,88 @@ class WooStore(FaultControls):
             apply_totals(order, dp)
             self._order_overrides[order_id] = order
             self._changed_order(pos, bump_modified)
+            if bump_modified:
+                # [INF] an edit that saves the order (and bumps date_modified) fires woocommerce_update_order; the
+                # silent CPT line-item edit (woocommerce#34798) is taken to fire nothing.
+                self._order_event("order.updated", order_id)
             return self.get_order(order_id)
+
+    # ------------------------------------------------------------------ control: customers, products, coupons
+
+    def _resource_pos(self, resource: str, obj_id: int) -> tuple[Table, int]:
+        rest = {"customer": "customers", "product": "products", "coupon": "coupons"}[resource]
+        table = {"customer": self.customers, "product": self.products, "coupon": self.coupons}[resource]
+        self._item_dict(rest, obj_id, None, probe=True)  # NotFound for unknown, deleted or variation ids
+        pos = table.pos_of(obj_id)
+        if pos is None or (resource == "customer" and pos == 0):
+            raise NotFound(obj_id)
+        return table, pos
+
+    def _touch_resource(self, resource: str, obj_id: int, table: Table, pos: int, **columns: Any) -> None:
+        """Bump date_modified (table column and catalogue entry) and drop the cached JSON."""
+        columns["modified"] = self._now
+        if table.has("modified_w"):
+            columns["modified_w"] = self.tz.to_wall(self._now)
+        table.set(pos, **columns)
+        if resource == "product":
+            self.catalog.products[int(table["idx"][pos])].modified = self._now
+        elif resource == "coupon":
+            self.catalog.coupons[int(table["idx"][pos])].modified = self._now
+        tag = {"customer": "c", "product": "p"}.get(resource, f"k{self.orders.generation}")
+        self.cache.drop((tag, obj_id))
+
+    def update_resource(self, resource: str, obj_id: int, **fields: Any) -> dict[str, Any]:
+        """Change REST fields of a customer, product or coupon (see _EDITABLE); fires `<resource>.updated`."""
+        if resource not in _EDITABLE:
+            raise ValueError(f"unknown resource {resource!r}")
+        unknown = set(fields) - _EDITABLE[resource]
+        if unknown:
+            raise ValueError(f"cannot modify: {', '.join(sorted(unknown))}")
+        with self.lock:
+            table, pos = self._resource_pos(resource, obj_id)
+            override = self._resource_overrides.setdefault((resource, obj_id), {})
+            for name, value in fields.items():
+                if name in ("billing", "shipping"):
+                    if not isinstance(value, dict):
+                        raise ValueError(f"{name} must be an object")
+                    override[name] = {**override.get(name, {}), **value}
+                else:
+                    override[name] = value
+            self._touch_resource(resource, obj_id, table, pos)
+            rest = resource + "s"
+            self.notifier.emit(f"{resource}.updated", lambda: wp_json(self._item_dict(rest, obj_id, None)))
+            return json.loads(wp_json(self._item_dict(rest, obj_id, None)))
+
+    def delete_resource(self, resource: str, obj_id: int) -> dict[str, Any]:
+        """Products go to the trash (gone from the API, like the emulator's other trashed products); customers
+        and coupons are deleted. Fires `<resource>.deleted` with the id [C1]."""
+        with self.lock:
+            table, pos = self._resource_pos(resource, obj_id)
+            if resource == "product":
+                self.catalog.products[int(table["idx"][pos])].deleted = self._now
+                self._touch_resource(resource, obj_id, table, pos, deleted=True)
+            else:
+                self._deleted[resource].add(obj_id)
+                self._touch_resource(resource, obj_id, table, pos)
+            self.notifier.deleted(resource, obj_id)
+            return {"id": obj_id, "deleted": True}
+
+    # ------------------------------------------------------------------ webhooks
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        return self.notifier.sender
+
+    def register_webhook(
+        self, url: str, secret: str | None = None, sign_wrongly: bool = False, topics: list[str] | None = None
+    ) -> dict[str, Any]:
+        """A webhook for `topics` (default all), pinged now; `secret` defaults to a generated one (returned).
+        The HTTP twin is POST /_emulator/webhooks."""
+        with self.lock:
+            return self.notifier.register(url, secret, sign_wrongly, topics)
+
+    def _order_event(self, topic: str, order_id: int) -> None:
+        self.notifier.emit(topic, lambda: wp_json(self._order_dict(self._order_pos(order_id))))
 
     # ------------------------------------------------------------------ control: faults
 
