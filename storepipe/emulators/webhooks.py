@@ -6,6 +6,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -189,17 +190,36 @@ class WebhookSender:
             return [d.to_dict() for d in self.deliveries if topic is None or d.topic == topic]
 
 
-class WebhookStore(Protocol):
-    """What the shared webhook control routes need from an emulator's store."""
+class Notifier(Protocol):
+    """An emulator's webhook builder: its sender and how a target is registered (validation, ping, secret)."""
 
-    webhooks: WebhookSender
+    sender: WebhookSender
 
-    def register_webhook(
-        self, url: str, secret: str | None = None, sign_wrongly: bool = False, topics: list[str] | None = None
+    def register(
+        self, url: str, secret: str | None, sign_wrongly: bool, topics: list[str] | None
     ) -> dict[str, Any]: ...
 
 
-def _register(store: WebhookStore, body: Body, match: dict[str, str], query: dict[str, str]) -> Any:
+class WebhookControls:
+    """Mixin for an emulator's store: the webhook control methods, under the store's lock (like FaultControls)."""
+
+    lock: AbstractContextManager[Any]
+    notifier: Notifier
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        return self.notifier.sender
+
+    def register_webhook(
+        self, url: str, secret: str | None = None, sign_wrongly: bool = False, topics: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Deliver the emulator's events to `url` from now on (`topics`: default all; sign_wrongly: a wrong key,
+        for forged-delivery tests). The HTTP twin is POST /_emulator/webhooks; see the emulator's notify.py."""
+        with self.lock:
+            return self.notifier.register(url, secret, sign_wrongly, topics)
+
+
+def _register(store: WebhookControls, body: Body, match: dict[str, str], query: dict[str, str]) -> Any:
     sign_wrongly = flag(body, "sign_wrongly", False)
     url = body.pop("url", None)
     secret = body.pop("secret", None)
@@ -211,11 +231,11 @@ def _register(store: WebhookStore, body: Body, match: dict[str, str], query: dic
     return store.register_webhook(url, secret=secret, sign_wrongly=sign_wrongly, topics=topics)
 
 
-def _unregister(store: WebhookStore, body: Body, match: dict[str, str], query: dict[str, str]) -> Any:
+def _unregister(store: WebhookControls, body: Body, match: dict[str, str], query: dict[str, str]) -> Any:
     return {"removed": store.webhooks.remove_target(int(match["id"]))}
 
 
-def _deliveries(store: WebhookStore, body: Body, match: dict[str, str], query: dict[str, str]) -> Any:
+def _deliveries(store: WebhookControls, body: Body, match: dict[str, str], query: dict[str, str]) -> Any:
     # ?wait=1 first lets the queue drain, so a test reads the outcome of everything it has triggered.
     idle = store.webhooks.wait_idle(float(query.get("timeout", "10"))) if query.get("wait") else None
     return {"idle": idle, "deliveries": store.webhooks.log(query.get("topic"))}

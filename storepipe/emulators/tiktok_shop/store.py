@@ -46,7 +46,7 @@ from storepipe.emulators.tiktok_shop.render import (
     update_time,
 )
 from storepipe.emulators.tiktok_shop.returns import ReturnDesk
-from storepipe.emulators.webhooks import WebhookSender
+from storepipe.emulators.webhooks import WebhookControls
 
 ORDER_STATUSES = (
     "UNPAID", "ON_HOLD", "AWAITING_SHIPMENT", "PARTIALLY_SHIPPING", "AWAITING_COLLECTION",
@@ -81,7 +81,7 @@ class RateLimiter:
         return True
 
 
-class TikTokStore(FaultControls):
+class TikTokStore(FaultControls, WebhookControls):
     """Thread-safe state behind the HTTP app and the control API."""
 
     def __init__(self, config: EmulatorConfig) -> None:
@@ -127,20 +127,6 @@ class TikTokStore(FaultControls):
             self.now += delta
             self.notifier.time_advanced(before, self.now)
             return self.now
-
-    # ------------------------------------------------------------------ webhooks
-
-    @property
-    def webhooks(self) -> WebhookSender:
-        return self.notifier.sender
-
-    def register_webhook(
-        self, url: str, secret: str | None = None, sign_wrongly: bool = False, topics: list[str] | None = None
-    ) -> dict[str, Any]:
-        """Deliver events to `url` from now on (topics: event type names, default all), signed with the app
-        secret (or wrongly, for forged-delivery tests). The HTTP twin is POST /_emulator/webhooks."""
-        with self.lock:
-            return self.notifier.register(url, secret, sign_wrongly, topics)
 
     def request_id(self) -> str:
         """Deterministic request ids in the real format: emulator time + 20 hex digits."""

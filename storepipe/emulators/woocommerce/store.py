@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from storepipe.emulators.faults import FaultControls
-from storepipe.emulators.webhooks import WebhookSender
+from storepipe.emulators.webhooks import WebhookControls
 from storepipe.emulators.woocommerce.catalog import (
     FIRST_NAMES,
     LAST_NAMES,
@@ -188,7 +188,7 @@ class NotFound(LookupError):
     """No such object (maps to WooCommerce's *_invalid_id 404)."""
 
 
-class WooStore(FaultControls):
+class WooStore(FaultControls, WebhookControls):
     """A generated WooCommerce shop. Thread-safe: every public method holds the store lock."""
 
     def __init__(self, config: EmulatorConfig) -> None:
@@ -1233,20 +1233,6 @@ class WooStore(FaultControls):
                 self._touch_resource(resource, obj_id, table, pos)
             self.notifier.deleted(resource, obj_id)
             return {"id": obj_id, "deleted": True}
-
-    # ------------------------------------------------------------------ webhooks
-
-    @property
-    def webhooks(self) -> WebhookSender:
-        return self.notifier.sender
-
-    def register_webhook(
-        self, url: str, secret: str | None = None, sign_wrongly: bool = False, topics: list[str] | None = None
-    ) -> dict[str, Any]:
-        """A webhook for `topics` (default all), pinged now; `secret` defaults to a generated one (returned).
-        The HTTP twin is POST /_emulator/webhooks."""
-        with self.lock:
-            return self.notifier.register(url, secret, sign_wrongly, topics)
 
     def _order_event(self, topic: str, order_id: int) -> None:
         self.notifier.emit(topic, lambda: wp_json(self._order_dict(self._order_pos(order_id))))
