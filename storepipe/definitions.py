@@ -6,6 +6,7 @@ import dagster as dg
 
 from storepipe.automation.registry import shop_registry_sensor
 from storepipe.resources import WarehouseResource
+from storepipe.sources.tiktok_shop import assets as tiktok_shop
 from storepipe.sources.woocommerce import assets as woocommerce
 
 
@@ -13,6 +14,7 @@ from storepipe.sources.woocommerce import assets as woocommerce
 def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         woocommerce.definitions(),
+        tiktok_shop.definitions(),
         dg.Definitions(
             sensors=[shop_registry_sensor],
             resources={"warehouse": WarehouseResource(database_url=dg.EnvVar("STOREPIPE_DATABASE_URL"))},

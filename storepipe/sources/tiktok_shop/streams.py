@@ -8,6 +8,7 @@ A *listing* is one endpoint read completely. Paging kinds:
 - `detail`: one GET per parent record changed in this sync (a product's details).
 - `id_chunks`: one unpaged POST per chunk of parent ids (inventory by product ids, <= 100 each).
 - `single`: one unpaged GET (warehouses).
+- `date_ranges`: one unpaged GET per range of at most `max_days` whole UTC days (shop analytics per day).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Listing:
     cap: int | None = None  # results a search serves at most: windows holding more are split [C1]
     optional: bool = False  # a gateway without this route (36009009) skips it
     parent_field: str | None = None  # which field of a record names its parent (kept in raw.parent_id)
+    max_days: int = 365  # date_ranges: the longest range one request may ask for [INF]
 
     @property
     def api(self) -> str:
@@ -55,13 +57,14 @@ class Listing:
 
     def record_id(self, record: dict[str, Any]) -> str | None:
         fields = (self.id_field,) if isinstance(self.id_field, str) else self.id_field
-        parts = [_field(record, f) for f in fields]
+        parts = [field_at(record, f) for f in fields]
         if any(p in (None, "") for p in parts):
             return None
         return ":".join(str(p) for p in parts)
 
 
-def _field(record: dict[str, Any], dotted: str) -> Any:
+def field_at(record: dict[str, Any], dotted: str) -> Any:
+    """A (dotted) field of a record, None where any step is missing."""
     value: Any = record
     for part in dotted.split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -140,6 +143,13 @@ FBT_INVENTORY = Listing(
     optional=True,
 )  # fmt: skip
 
+ANALYTICS = Listing(
+    # UNVERIFIED path (the research sheet documents no analytics endpoint; the emulator follows public client
+    # code): shop performance per day, GMV, orders, units, buyers and traffic.
+    "analytics", "/analytics/202405/shop/performance", "GET", "performance.intervals", "start_date",
+    kind="date_ranges", page_size=None, lookback_days=3, optional=True,
+)  # fmt: skip
+
 STAGES: tuple[Stage, ...] = (
     Stage("products", "Product catalog with SKUs and prices (product search, windowed by update time).", (PRODUCTS,)),
     Stage("product_details", "Extended details and images of the products changed in this sync.",
@@ -153,6 +163,8 @@ STAGES: tuple[Stage, ...] = (
           ("statement_transactions",)),
     Stage("warehouses_fbt", "Seller warehouses, and Fulfilled-by-TikTok warehouses and inventory where the shop "
           "uses FBT.", (WAREHOUSES, FBT_WAREHOUSES, FBT_INVENTORY), ("returns_refunds",)),
+    Stage("analytics", "Shop performance per day as TikTok reports it (GMV, orders, units, visitors), to compare "
+          "with what storepipe computes from the orders.", (ANALYTICS,), ("warehouses_fbt",)),
 )  # fmt: skip
 BY_NAME = {stage.name: stage for stage in STAGES}
 LISTINGS = {listing.name: listing for stage in STAGES for listing in stage.listings}

@@ -29,7 +29,7 @@ from storepipe.sources.bookkeeping import (
     save_checkpoint,
 )
 from storepipe.sources.tiktok_shop.client import RouteMissing, TikTokClient
-from storepipe.sources.tiktok_shop.streams import Listing, TimeFilter
+from storepipe.sources.tiktok_shop.streams import Listing, TimeFilter, field_at
 from storepipe.sources.windows import window_start
 from storepipe.warehouse.tables import tiktok_shop_raw
 from storepipe.warehouse.upsert import EMPTY, bulk_upsert
@@ -154,6 +154,8 @@ class ListingSync:
                 size = listing.chunk_size
                 return Plan([parents[i : i + size] for i in range(0, len(parents), size)], "parents")
             return Plan(parents, "parents")
+        if listing.kind == "date_ranges":
+            return Plan(self._date_ranges(end), "dates")
         if listing.kind == "single" or (listing.created is None and listing.updated is None):
             return Plan([None], "none")
         if self._full() or listing.updated is None:
@@ -167,6 +169,17 @@ class ListingSync:
         assert self.context.previous_started is not None
         first = self.context.previous_started - int(self.options.lookback.total_seconds())
         return Plan([[first, end]], "updated")
+
+    def _date_ranges(self, end: int) -> list[list[int]]:
+        """Whole UTC days up to today, in ranges of at most max_days; the last lookback_days when incremental."""
+        today = end - end % _DAY
+        start = window_start(self.shop, self.options.window, self.options.since)
+        first = int(start.timestamp()) if start else HISTORY_START
+        if not self._full():
+            first = max(first, today - (self.listing.lookback_days or 1) * _DAY)
+        first -= first % _DAY
+        step = self.listing.max_days * _DAY
+        return [[s, min(s + step, today + _DAY)] for s in range(first, today + _DAY, step)]
 
     def _changed_parents(self) -> list[str]:
         """Ids of the parent listing's records written in this sync (all of them in a full sync)."""
@@ -227,11 +240,12 @@ class ListingSync:
             return
         if listing.kind == "id_chunks":
             data = self.client.call(listing.method, listing.path, body={listing.chunk_field: unit}, api=listing.api)
-            self._write(index, data.get(listing.list_key or "") or [], None, None)
+            self._write(index, field_at(data, listing.list_key or "") or [], None, None)
             return
-        if listing.kind == "single":
-            data = self.client.call(listing.method, listing.path, api=listing.api)
-            self._write(index, data.get(listing.list_key or "") or [], None, None)
+        if listing.kind in ("single", "date_ranges"):
+            query = _date_query(unit) if listing.kind == "date_ranges" else None
+            data = self.client.call(listing.method, listing.path, query, api=listing.api)
+            self._write(index, field_at(data, listing.list_key or "") or [], None, None)
             return
         self._run_chain(plan, index, unit)
 
@@ -263,7 +277,7 @@ class ListingSync:
                     self._split(plan, index, unit, total)
                     return
                 self.progress.set_total((self.progress.total or 0) + total)
-            records = data.get(listing.list_key or "") or []
+            records = field_at(data, listing.list_key or "") or []
             token = str(data.get("next_page_token") or "")
             self._write(index, records, token or None, parent)
             if not token:
@@ -314,6 +328,11 @@ class ListingSync:
             self.result.written = self.result.written + written
             self.result.quarantined += len(bad)
         self.progress.advance(len(records))
+
+
+def _date_query(unit: list[int]) -> dict[str, str]:
+    first, end = (datetime.fromtimestamp(t, UTC).date().isoformat() for t in unit)
+    return {"start_date_ge": first, "end_date_lt": end, "granularity": "1D", "currency": "LOCAL"}
 
 
 def _window(time_filter: TimeFilter, unit: list[int]) -> dict[str, int]:

@@ -1,13 +1,13 @@
 """Dagster wiring of the WooCommerce lane: one partitioned asset per stream, the model asset, the per-shop job."""
 
-from enum import Enum
-
 import dagster as dg
-import sqlalchemy as sa
 
-from storepipe.marts.factory import mart_assets
+from storepipe.loyalty.factory import loyalty_assets, recalculate_tiers_job
+from storepipe.marts.factory import ORDER_FACTS, mart_assets
 from storepipe.resources import WarehouseResource
-from storepipe.shops import PLATFORMS, Shop, get_platform_shop
+from storepipe.shops import PLATFORMS, Shop
+from storepipe.sources import lane
+from storepipe.sources.lane import SyncMode, SyncWindow
 from storepipe.sources.woocommerce.importer import finish_sync, run_stream
 from storepipe.sources.woocommerce.options import build_options
 from storepipe.sources.woocommerce.streams import STREAMS, Stream
@@ -15,18 +15,6 @@ from storepipe.warehouse.tables import woocommerce_raw
 
 PREFIX = "woocommerce"
 partitions = PLATFORMS["woocommerce"].partitions
-
-
-class SyncMode(Enum):
-    incremental = "incremental"
-    full = "full"
-
-
-class SyncWindow(Enum):
-    last_30_days = "30d"
-    last_90_days = "90d"
-    last_365_days = "365d"
-    all = "all"
 
 
 class WooCommerceSync(dg.ConfigurableResource):
@@ -43,14 +31,7 @@ class WooCommerceSync(dg.ConfigurableResource):
 
 
 def shop_for(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Shop:
-    return get_platform_shop(warehouse.engine(), context.partition_key, PREFIX)
-
-
-def raw_row_count(engine: sa.Engine, stream: Stream, shop: Shop) -> int:
-    """Rows the shop has in the stream's raw table: the asset's size as the UI shows it."""
-    table = woocommerce_raw[stream.name]
-    with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).where(table.c.shop_key == shop.key)).scalar_one()
+    return lane.shop_for(context, warehouse, PREFIX)
 
 
 def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
@@ -83,7 +64,10 @@ def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
             warehouse.engine(), shop, stream.name, options, run_id=context.run.run_id, report=context.log.info
         )
         return dg.MaterializeResult(
-            metadata={"dagster/row_count": raw_row_count(warehouse.engine(), stream, shop), **result.summary()}
+            metadata={
+                "dagster/row_count": lane.raw_row_count(warehouse.engine(), [woocommerce_raw[stream.name]], shop),
+                **result.summary(),
+            }
         )
 
     return _asset
@@ -118,18 +102,20 @@ def model(
 
 
 marts = mart_assets(PREFIX, partitions, model.key)
+loyalty = loyalty_assets(PREFIX, partitions, dg.AssetKey([PREFIX, "marts", ORDER_FACTS]))
 
 shop_sync_job = dg.define_asset_job(
     "woocommerce_shop_sync",
-    selection=dg.AssetSelection.groups(PREFIX, f"{PREFIX}_marts"),
+    selection=dg.AssetSelection.groups(PREFIX, f"{PREFIX}_marts") | dg.AssetSelection.assets(loyalty),
     executor_def=dg.in_process_executor,
-    description="Carries one WooCommerce shop (a partition) from import through the core model and the marts.",
+    description="Carries one WooCommerce shop (a partition) from import through the core model, the marts and loyalty.",
 )
+recalculate_tiers = recalculate_tiers_job(PREFIX, loyalty)
 
 
 def definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*stream_assets, model, marts],
-        jobs=[shop_sync_job],
+        assets=[*stream_assets, model, marts, loyalty],
+        jobs=[shop_sync_job, recalculate_tiers],
         resources={"woocommerce_sync": WooCommerceSync()},
     )
