@@ -166,6 +166,10 @@ CREATE TABLE loyalty.sync_runs (
     finished_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX sync_runs_by_shop ON loyalty.sync_runs (shop_key, sync_id);
+
+-- The discrepancies a sync summary counts: loyalty's own and the orders the import quarantined.
+CREATE VIEW loyalty.discrepancies AS
+SELECT * FROM ops.discrepancies WHERE entity IN ('loyalty_orders', 'orders');
 """
 
 
