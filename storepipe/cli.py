@@ -25,12 +25,13 @@ def _fail(message: str, code: int = 2) -> None:
 def _clean_errors(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from storepipe.http import AuthError
         from storepipe.shops import ShopConfigError
         from storepipe.warehouse.server import DatabaseConfigError
 
         try:
             return func(*args, **kwargs)
-        except (ShopConfigError, DatabaseConfigError) as exc:
+        except (ShopConfigError, DatabaseConfigError, AuthError) as exc:  # messages name the fix
             _fail(str(exc))
 
     return wrapper  # type: ignore[return-value]
@@ -184,6 +185,22 @@ def shops_metrics(key: str, groups: str | None, date_basis: str | None) -> None:
     )
 
 
+@shops.command("connect")
+@click.argument("key")
+@click.option("--auth-code", required=True, help="The code TikTok sent to the app's redirect URL after consent.")
+@_clean_errors
+def shops_connect(key: str, auth_code: str) -> None:
+    """Connect a TikTok shop: exchange the consent code for its tokens (kept in a private file, never the DB)."""
+    from storepipe.shops import get_platform_shop
+    from storepipe.sources.tiktok_shop.importer import connect_shop
+    from storepipe.sources.tiktok_shop.tokens import token_path
+    from storepipe.warehouse.engine import warehouse_engine
+
+    shop = get_platform_shop(warehouse_engine(), key, "tiktok_shop")
+    connect_shop(shop, auth_code)
+    click.echo(f"shop {key!r} connected; tokens in {token_path(shop)} (mode 0600), refreshed automatically")
+
+
 @shops.command("reconcile")
 @click.option("--prune", is_flag=True, help="Delete partitions that have no shop in the registry.")
 @_clean_errors
@@ -210,6 +227,13 @@ def shops_reconcile(prune: bool) -> None:
 
 
 # ---------------------------------------------------------------- import
+
+
+# Each lane's job and the resource that takes its run config.
+LANE_JOBS = {
+    "woocommerce": ("woocommerce_shop_sync", "woocommerce_sync"),
+    "tiktok_shop": ("tiktok_shop_shop_sync", "tiktok_shop_sync"),
+}
 
 
 @main.command("import")
@@ -246,8 +270,7 @@ def import_shop(
     registered = get_shop(engine, shop)
     if not registered.enabled:
         _fail(f"shop {shop!r} is disabled; `storepipe shops enable {shop}` first")
-    if registered.platform != "woocommerce":
-        _fail(f"shop {shop!r} is a {registered.platform} shop; its lane has no import job yet")
+    job_name, resource = LANE_JOBS[registered.platform]
     registered.credentials()  # fail fast, naming the variable, before a run is created
     config = {
         "mode": "full" if full else "incremental",
@@ -256,18 +279,19 @@ def import_shop(
         "page_size": page_size,
     }
     if max_rps:
-        config["requests_per_second"] = max_rps
+        # WooCommerce: per shop; TikTok Shop: per API, whole requests (its limits are counted per second).
+        config["requests_per_second"] = max_rps if registered.platform == "woocommerce" else max(1, int(max_rps))
     if window:
         config["window"] = {"30d": "last_30_days", "90d": "last_90_days", "365d": "last_365_days", "all": "all"}[window]
     if since:
         config["since"] = since
     from storepipe.definitions import defs
 
-    job = defs().resolve_job_def("woocommerce_shop_sync")
+    job = defs().resolve_job_def(job_name)
     result = job.execute_in_process(
         instance=get_instance(),
         partition_key=shop,
-        run_config={"resources": {"woocommerce_sync": {"config": config}}},
+        run_config={"resources": {resource: {"config": config}}},
         tags={"storepipe/trigger": "cli"},
         raise_on_error=False,
     )
