@@ -320,3 +320,38 @@ def test_woocommerce_cli_registers_the_webhook(receiver: Receiver) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_woocommerce_created_topics_carry_the_rest_object(woo: woocommerce.RunningEmulator, receiver: Receiver) -> None:
+    control(woo, "POST", "/webhooks", json={"url": receiver.url, "secret": "k"})
+    customer = control(woo, "POST", "/customers", json={"first_name": "Ada", "email": "ada@example.org"})
+    product = control(woo, "POST", "/products", json={"name": "Winter Blend", "regular_price": "12.5"})
+    coupon = control(woo, "POST", "/coupons", json={"code": "WINTER10", "amount": "10"})
+    order = control(woo, "POST", "/orders", json={"coupon": "winter10", "customer_id": customer["id"]})
+    received = receiver.wait_for(5)[1:]
+    assert [r.headers["X-WC-Webhook-Topic"] for r in received] == [
+        "customer.created",
+        "product.created",
+        "coupon.created",
+        "order.created",
+    ]
+    assert all(woo_valid(r, "k") for r in received)
+    assert customer["first_name"] == "Ada" and customer["email"] == "ada@example.org"
+    assert product["name"] == "Winter Blend" and product["regular_price"] == "12.50"
+    assert coupon["code"] == "winter10" and order["coupon_lines"][0]["code"] == "winter10"
+    assert order["customer_id"] == customer["id"]
+    for r, path in zip(received[:2], (f"/customers/{customer['id']}", f"/products/{product['id']}"), strict=True):
+        assert r.body == requests.get(woo.api_url + path, auth=woo.auth, timeout=10).content
+    # The coupon as it was when created: the order placed afterwards has used it once since.
+    now_coupon = requests.get(f"{woo.api_url}/coupons/{coupon['id']}", auth=woo.auth, timeout=10).json()
+    sent_coupon = json.loads(received[2].body)
+    assert (sent_coupon["usage_count"], now_coupon["usage_count"]) == (0, 1)
+    assert {k: v for k, v in sent_coupon.items() if k not in ("usage_count", "used_by")} == {
+        k: v for k, v in now_coupon.items() if k not in ("usage_count", "used_by")
+    }
+    listed = requests.get(
+        woo.api_url + "/products", params={"search": "", "orderby": "id", "order": "desc"}, auth=woo.auth, timeout=10
+    )
+    assert listed.json()[0]["id"] == product["id"]
+    duplicate = requests.post(woo.control_url + "/coupons", json={"code": "winter10"}, timeout=10)
+    assert duplicate.status_code == 400

@@ -65,6 +65,9 @@ ROUTES: list[ControlRoute[WooStore]] = [
     ("GET", r"/orders/(?P<id>\d+)/refunds", lambda s, b, m, q: s.get_refunds(_int(m))),
     ("POST", r"/orders/(?P<id>\d+)/refunds", _refund),
     ("PATCH", r"/orders/(?P<id>\d+)/line_items/(?P<line>\d+)", _edit_line),
+    ("POST", r"/customers", lambda s, b, m, q: s.create_customer(**b)),
+    ("POST", r"/products", lambda s, b, m, q: s.create_product(**b)),
+    ("POST", r"/coupons", lambda s, b, m, q: s.create_coupon(**b)),
     *[
         route
         for resource in ("customer", "product", "coupon")

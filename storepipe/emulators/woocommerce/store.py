@@ -22,6 +22,8 @@ from storepipe.emulators.webhooks import WebhookControls
 from storepipe.emulators.woocommerce.catalog import (
     FIRST_NAMES,
     LAST_NAMES,
+    Coupon,
+    Product,
     ascii_slug,
     build_catalog,
     buyer_email,
@@ -99,6 +101,11 @@ class Table:
         for name, value in values.items():
             self._cols[name][pos] = value
         self.touch(values)
+
+    def set_column(self, name: str, values: np.ndarray) -> None:
+        """Replace a whole column (e.g. sort ranks after an insert)."""
+        self._cols[name][: self.n] = values
+        self.touch([name])
 
     def append(self, **values: Any) -> int:
         if self.n == len(next(iter(self._cols.values()))):
@@ -1226,13 +1233,87 @@ class WooStore(FaultControls, WebhookControls):
         with self.lock:
             table, pos = self._resource_pos(resource, obj_id)
             if resource == "product":
-                self.catalog.products[int(table["idx"][pos])].deleted = self._now
+                # Only the listing column: the catalogue entry's `deleted` means "force-deleted", which would
+                # change how old orders render their lines; a trashed product keeps them as they are.
                 self._touch_resource(resource, obj_id, table, pos, deleted=True)
             else:
                 self._deleted[resource].add(obj_id)
                 self._touch_resource(resource, obj_id, table, pos)
             self.notifier.deleted(resource, obj_id)
             return {"id": obj_id, "deleted": True}
+
+    def create_customer(
+        self, email: str | None = None, first_name: str | None = None, last_name: str | None = None
+    ) -> dict[str, Any]:
+        """Register a customer now: an earlier guest buyer (or any buyer) signs up; fires customer.created."""
+        with self.lock:
+            rng = random.Random(f"{self.config.seed}:new-customer:{self.customers.n}")
+            guests = np.flatnonzero(self.sk.b_user == 0)
+            buyer = int(guests[rng.randrange(len(guests))]) if len(guests) else rng.randrange(len(self.sk.b_user))
+            user_id = int(self.customers["id"].max()) + 1  # users have their own id sequence
+            self.sk.b_user[buyer] = user_id
+            now = self._now
+            # [INF approximation] the display-name sort rank of a new customer is "after everyone".
+            rank = int(self.customers["name"].max()) + 1
+            self.customers.append(
+                id=user_id, buyer=buyer, created=now, created_w=self.tz.to_wall(now), modified=now, name=rank, role=1
+            )
+            fields = {"email": email, "first_name": first_name, "last_name": last_name}
+            self._resource_overrides[("customer", user_id)] = {k: v for k, v in fields.items() if v is not None}
+            return self._created("customer", user_id)
+
+    def create_coupon(
+        self, code: str, amount: str = "10", discount_type: str = "percent", description: str = ""
+    ) -> dict[str, Any]:
+        """A coupon created now (usable in create_order); fires coupon.created."""
+        code = str(code).strip().lower()
+        if not code or any(c.code == code for c in self.catalog.coupons):
+            raise ValueError(f"coupon code {code!r} is empty or exists already")
+        if discount_type not in ("percent", "fixed_cart", "fixed_product"):
+            raise ValueError("discount_type must be percent, fixed_cart or fixed_product")
+        with self.lock:
+            now, post_id, idx = self._now, self._take_post_id(), len(self.catalog.coupons)
+            value = rnd(Decimal(str(amount)), self.config.dp)
+            coupon = Coupon(idx, code, discount_type, value, now, now, now, None, ZERO, 0.0, description, post_id)
+            self.catalog.coupons.append(coupon)
+            wall = self.tz.to_wall(now)
+            self.coupons.append(id=post_id, idx=idx, created=now, created_w=wall, modified=now, modified_w=wall)
+            self.coupons.set_column("title", _ranks([self.catalog.coupons[i].code for i in self.coupons["idx"]]))
+            return self._created("coupon", post_id)
+
+    def create_product(self, name: str, regular_price: str = "9.90", sku: str | None = None) -> dict[str, Any]:
+        """A simple product published now; fires product.created."""
+        with self.lock:
+            now, post_id, idx = self._now, self._take_post_id(), len(self.catalog.products)
+            price = rnd(Decimal(str(regular_price)), self.config.dp)
+            product = Product(
+                idx=idx,
+                name=str(name),
+                slug=f"{ascii_slug(str(name))}-{post_id}",
+                sku=sku or f"NEW-{post_id}",
+                type="simple",
+                category=self.catalog.products[0].category,
+                price=price,
+                weight=0.0,  # never picked for generated orders
+                created=now,
+                modified=now,
+                post_id=post_id,
+            )
+            self.catalog.products.append(product)
+            self._sales[idx] = 0
+            wall = self.tz.to_wall(now)
+            self.products.append(
+                id=post_id, idx=idx, created=now, created_w=wall, modified=now, modified_w=wall, price=float(price)
+            )
+            products = [self.catalog.products[i] for i in self.products["idx"]]
+            self.products.set_column("title", _ranks([p.name.casefold() for p in products]))
+            self.products.set_column("slug", _ranks([p.slug for p in products]))
+            return self._created("product", post_id)
+
+    def _created(self, resource: str, obj_id: int) -> dict[str, Any]:
+        rest = resource + "s"
+        self.notifier.emit(f"{resource}.created", lambda: wp_json(self._item_dict(rest, obj_id, None)))
+        return json.loads(wp_json(self._item_dict(rest, obj_id, None)))
 
     def _order_event(self, topic: str, order_id: int) -> None:
         self.notifier.emit(topic, lambda: wp_json(self._order_dict(self._order_pos(order_id))))
