@@ -1,13 +1,18 @@
-"""Shared helpers for benchmarks: a scratch database, peak memory, and appending results to RESULTS.md."""
+"""Shared helpers for benchmarks: a scratch database, peak memory, running storepipe, appending to RESULTS.md."""
 
 from __future__ import annotations
 
 import os
 import platform
 import resource
+import subprocess
+import sys
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psutil
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -48,3 +53,39 @@ def scratch_settings(name: str):
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return Settings(home=home, database_url=server.set(database=name).render_as_string(hide_password=False))
+
+
+def storepipe(env: dict[str, str], *args: str) -> tuple[float, float]:
+    """Run a storepipe command; its wall seconds and its peak RSS in MB (sampled every 0.1 s)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "storepipe.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    watched = psutil.Process(process.pid)
+    peak = 0
+    output = b""
+    while process.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    output = process.stdout.read() if process.stdout else b""
+    process.wait()
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise SystemExit(f"storepipe {' '.join(args)} failed:\n{output.decode()[-3000:]}")
+    return seconds, peak / 2**20
+
+
+def phases(database_url: str) -> dict[str, float]:
+    """Seconds each entity (and the model) took in the last sync, from ops.sync_progress."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT entity, EXTRACT(EPOCH FROM finished_at - started_at) FROM ops.sync_progress")
+        ).all()
+    engine.dispose()
+    return {entity: float(seconds or 0) for entity, seconds in rows}

@@ -64,13 +64,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_emulator(orders: int, port: int, deadline: float, *extra: str) -> tuple[subprocess.Popen[bytes], float]:
-    """The emulator subprocess and the seconds until it answered (imports + skeleton + server start)."""
+def start_emulator(
+    orders: int, port: int, deadline: float, *extra: str, module: str = "storepipe.emulators.woocommerce"
+) -> tuple[subprocess.Popen[bytes], float]:
+    """The emulator subprocess and the seconds until it answered (imports + data generation + server start)."""
     started = time.perf_counter()
     command = [
         sys.executable,
         "-m",
-        "storepipe.emulators.woocommerce",
+        module,
         "--orders",
         str(orders),
         "--port",

@@ -15,17 +15,15 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import append_results, scratch_settings
+from _common import append_results, phases, scratch_settings, storepipe
 from emulator import free_port, start_emulator, sweep
 
 KEY, SECRET = "ck_demo", "cs_demo"
@@ -33,42 +31,6 @@ KEY, SECRET = "ck_demo", "cs_demo"
 
 def state(control: str) -> dict:
     return requests.get(f"{control}/state", timeout=30).json()
-
-
-def storepipe(env: dict[str, str], *args: str) -> tuple[float, float]:
-    """Run a storepipe command; its wall seconds and its peak RSS in MB (sampled every 0.1 s)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "storepipe.cli", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    watched = psutil.Process(process.pid)
-    peak = 0
-    output = b""
-    while process.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.1)
-    output = process.stdout.read() if process.stdout else b""
-    process.wait()
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise SystemExit(f"storepipe {' '.join(args)} failed:\n{output.decode()[-3000:]}")
-    return seconds, peak / 2**20
-
-
-def phases(database_url: str) -> dict[str, float]:
-    """Seconds each entity (and the model) took in the last sync, from ops.sync_progress."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text("SELECT entity, EXTRACT(EPOCH FROM finished_at - started_at) FROM ops.sync_progress")
-        ).all()
-    engine.dispose()
-    return {entity: float(seconds or 0) for entity, seconds in rows}
 
 
 def ceiling(orders: int, deadline: float) -> float:
