@@ -355,3 +355,17 @@ def test_woocommerce_created_topics_carry_the_rest_object(woo: woocommerce.Runni
     assert listed.json()[0]["id"] == product["id"]
     duplicate = requests.post(woo.control_url + "/coupons", json={"code": "winter10"}, timeout=10)
     assert duplicate.status_code == 400
+
+
+def test_woocommerce_deliveries_are_deterministic(receiver: Receiver) -> None:
+    runs = []
+    for _ in range(2):
+        with woocommerce.run_in_thread(
+            woocommerce.EmulatorConfig(seed=64, orders=100, home_url="https://shop.example")
+        ) as emu:
+            emu.store.register_webhook(receiver.url)
+            order = emu.store.create_order()
+            emu.store.add_refund(order["id"], amount="1.00")
+            assert emu.store.webhooks.wait_idle()
+            runs.append([(d["headers"], d["body"]) for d in emu.store.webhooks.log()])
+    assert len(runs[0]) == 3 and runs[0] == runs[1]

@@ -37,6 +37,16 @@ Endpoints (envelope {code, message, request_id, data}; errors on HTTP 200 except
                                                                       return_types, return_status, *_time_ge/lt
     POST /return_refund/202309/cancellations/search                   same paging; body cancel_ids, order_ids,
                                                                       cancel_types, cancel_status, *_time_ge/lt
+    GET  /fbt/202408/warehouses                                       FBT warehouses (fbt.py)
+    POST /fbt/202408/inventory/search                                 ?page_size&page_token; body goods_ids,
+                                                                      fbt_warehouse_ids, sku_ids
+    POST /fbt/202410/inventory_records/search                         same paging; + create_time_ge/le
+    GET  /fbt/202409/inbound_orders?ids=a,b                           (no inbound search exists)
+    POST /fbt/202409/goods/search                                     ?page_size&page_token; body goods_ids
+    GET  /analytics/202405/shop/performance                           start_date_ge, end_date_lt (YYYY-MM-DD),
+                                                                      granularity ALL|1D (analytics.py; paths
+                                                                      unverified by the research sheet)
+    GET  /analytics/202405/shop_products/performance                  same dates; ?page_size&page_token&sort_field
 
 TikTokStore control methods (thread-safe; the HTTP twin is under /_emulator, see control.py)::
 
@@ -47,6 +57,11 @@ TikTokStore control methods (thread-safe; the HTTP twin is under /_emulator, see
     store.modify_order(id, bump_update=True, seller_note=…, buyer_message=…, status=…)
     store.cancel_order(id, reason=…, initiator="SELLER")
     store.returns (ReturnDesk: return requests and cancellations), store.ledger (statements, unsettled estimates)
+    store.fbt (FbtDesk: FBT stock and inbound orders), store.analytics (per-day shop performance)
+    store.register_webhook(url, sign_wrongly=False, topics=None)   POST /_emulator/webhooks {"url", …}
+        # signed deliveries (notify.py) of ORDER_STATUS_CHANGE (1) on creation/status change/cancel and as the
+        # clock passes timeline events, CANCELLATION_STATUS_CHANGE (11), RETURN_STATUS_CHANGE (12) and
+        # INBOUND_FBT_ORDER_STATUS_CHANGE (21); store.webhooks.log() / GET /_emulator/webhooks/deliveries?wait=1
     store.set_fault(kind, count=N | rate=p, path=regex, method=…) -> id   (rate_limit, server_error, latency)
     store.clear_faults(kind=None, fault_id=None), store.list_faults()
 """

@@ -29,6 +29,13 @@ WooStore control methods (thread-safe; the HTTP twin is under /_emulator, see co
     store.add_refund(order_id, amount=None, line_id=None, quantity=1, reason="", bump_modified=True) -> dict
         # bump_modified=False is the PayPal-IPN case: the refund appears but date_modified stays
     store.edit_line_item(order_id, line_id, quantity=None, total=None, bump_modified=False) -> dict
+    store.create_customer(email=None, first_name=None, last_name=None) / create_product(name, regular_price="9.90",
+        sku=None) / create_coupon(code, amount="10", discount_type="percent", description="") -> dict
+    store.update_resource("customer"|"product"|"coupon", id, **fields) / delete_resource(resource, id)
+    store.register_webhook(url, secret=None, sign_wrongly=False, topics=None) -> dict (with the secret)
+        # POST /_emulator/webhooks; pings (webhook_id=N), then delivers order/customer/product/coupon
+        # .created/.updated/.deleted/.restored as the REST object, signed (notify.py); deliveries are logged:
+        # store.webhooks.log() / GET /_emulator/webhooks/deliveries?wait=1
     store.set_fault(kind, **options) -> id            store.clear_faults(kind=None, fault_id=None)
     store.list_faults() -> list[dict]                 store.malformed_kind(order_id) -> str | None
 
