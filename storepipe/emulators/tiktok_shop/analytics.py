@@ -96,6 +96,8 @@ class Analytics:
     def __init__(self, store: TikTokStore) -> None:
         self.store = store
         self._cache: tuple[tuple[int, int], dict[int, DayStats]] | None = None
+        # The last product table (every page of one listing reads it); keyed by clock, generation and range.
+        self._products: tuple[tuple[int, int, int, int], dict[str, dict[str, Any]]] | None = None
 
     def days(self, now: int) -> dict[int, DayStats]:
         key = (now, self.store.generation)
@@ -170,6 +172,25 @@ class Analytics:
         latest = now - now % DAY - DAY
         return {"latest_available_date": _iso(latest), "performance": {"intervals": intervals}}
 
+    def _product_rows(self, now: int, start: int, end: int) -> dict[str, dict[str, Any]]:
+        key = (now, self.store.generation, start, end)
+        if self._products is not None and self._products[0] == key:
+            return self._products[1]
+        products: dict[str, dict[str, Any]] = {}
+        for order in self.store.orders:
+            if not start <= order.create_time < end or not counted(order, now):
+                continue
+            seen: set[str] = set()
+            for line in order.lines:
+                row = products.setdefault(line.product_id, {"gmv": ZERO, "orders": 0, "units_sold": 0})
+                row["gmv"] += line.sale_price
+                row["units_sold"] += 1
+                if line.product_id not in seen:
+                    seen.add(line.product_id)
+                    row["orders"] += 1
+        self._products = (key, products)
+        return products
+
     def product_performance(self, query: Mapping[str, str]) -> dict[str, Any]:
         """Per product over the range: GMV = Σ sale_price of its lines (before tax and shipping), orders, units."""
         start, end = _range(query)
@@ -179,20 +200,9 @@ class Analytics:
             raise bad_request("sort_field must be gmv, orders or units_sold.")
         sort_order = sort_order_param(query, "DESC")
         cfg = self.store.config
-        products: dict[str, dict[str, Any]] = {}
         with self.store.lock:
             now = self.store.now
-            for order in self.store.orders:
-                if not start <= order.create_time < end or not counted(order, now):
-                    continue
-                seen: set[str] = set()
-                for line in order.lines:
-                    row = products.setdefault(line.product_id, {"gmv": ZERO, "orders": 0, "units_sold": 0})
-                    row["gmv"] += line.sale_price
-                    row["units_sold"] += 1
-                    if line.product_id not in seen:
-                        seen.add(line.product_id)
-                        row["orders"] += 1
+            products = self._product_rows(now, start, end)
         descending = sort_order == "DESC"
 
         def key(item: tuple[str, dict[str, Any]]) -> tuple[int, int]:

@@ -125,6 +125,10 @@ class Movement:
     record_id: str
 
 
+def _record_key(row: dict[str, Any]) -> tuple[int, int]:
+    return row["create_time"], int(row["id"])
+
+
 def fbt_warehouse_of(seed: int, order: Order, warehouses: list[FbtWarehouse]) -> FbtWarehouse:
     return warehouses[stable_hash(seed, "fbt-wh", order.id) % len(warehouses)]
 
@@ -165,6 +169,8 @@ class FbtDesk:
         self.inbounds = self._plan(rng)
         self.inbounds_by_id = {i.id: i for i in self.inbounds}
         self._cache: tuple[tuple[int, int], dict[tuple[str, str], list[Movement]]] | None = None
+        self._reserved_cache: tuple[tuple[int, int], dict[tuple[str, str], int]] | None = None
+        self._records: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
 
     def _plan(self, rng: random.Random) -> list[Inbound]:
         """Monthly shipments per warehouse, each arriving before its month with that month's generated demand plus
@@ -259,6 +265,9 @@ class FbtDesk:
 
     def _reserved(self, now: int) -> dict[tuple[str, str], int]:
         """Units of paid FBT orders not yet shipped: on hand, but promised."""
+        key = (now, self.store.generation)
+        if self._reserved_cache is not None and self._reserved_cache[0] == key:
+            return self._reserved_cache[1]
         seed = self.store.config.seed
         reserved: dict[tuple[str, str], int] = {}
         for order in self.store.orders:
@@ -268,6 +277,7 @@ class FbtDesk:
                 warehouse = fbt_warehouse_of(seed, order, self.warehouses)
                 for goods_id, units in _units(order, self.goods_by_sku).items():
                     reserved[(warehouse.id, goods_id)] = reserved.get((warehouse.id, goods_id), 0) + units
+        self._reserved_cache = (key, reserved)
         return reserved
 
     # ------------------------------------------------------------------ endpoints
@@ -345,9 +355,29 @@ class FbtDesk:
         size = page_size_param(query)
         goods_filter, warehouse_filter = self._filters(body)
         ge, le = int_filter(body, "create_time_ge"), int_filter(body, "create_time_le")
-        rows: list[dict[str, Any]] = []
         with self.store.lock:
-            moves = self.movements(self.store.now)
+            now, generation = self.store.now, self.store.generation
+            moves = self.movements(now)
+        goods_key = None if goods_filter is None else frozenset(goods_filter)
+        warehouse_key = None if warehouse_filter is None else frozenset(warehouse_filter)
+        cache_key = (now, generation, goods_key, warehouse_key, ge, le)
+        if self._records is not None and self._records[0] == cache_key:
+            rows = self._records[1]  # the later pages of one listing
+        else:
+            rows = self._record_rows(moves, goods_filter, warehouse_filter, ge, le)
+            self._records = (cache_key, rows)
+        page, token = keyset_page(rows, _record_key, size, query.get("page_token") or "", ("records",), False)
+        return {"inventory_records": page, "total_count": len(rows), "next_page_token": token}
+
+    def _record_rows(
+        self,
+        moves: dict[tuple[str, str], list[Movement]],
+        goods_filter: set[str] | None,
+        warehouse_filter: set[str] | None,
+        ge: int | None,
+        le: int | None,
+    ) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
         for (warehouse_id, goods_id), bucket in moves.items():
             if (goods_filter is not None and goods_id not in goods_filter) or (
                 warehouse_filter is not None and warehouse_id not in warehouse_filter
@@ -370,13 +400,8 @@ class FbtDesk:
                         "changed_quantity": move.change,
                     }
                 )
-
-        def key(row: dict[str, Any]) -> tuple[int, int]:
-            return row["create_time"], int(row["id"])
-
-        rows.sort(key=key)
-        page, token = keyset_page(rows, key, size, query.get("page_token") or "", ("records",), False)
-        return {"inventory_records": page, "total_count": len(rows), "next_page_token": token}
+        rows.sort(key=_record_key)
+        return rows
 
     def inbound_orders(self, query: Mapping[str, str]) -> dict[str, Any]:
         ids = [i for i in (query.get("ids") or "").split(",") if i]
