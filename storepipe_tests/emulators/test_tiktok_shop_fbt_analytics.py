@@ -78,9 +78,23 @@ def test_fbt_inventory_pages_without_gaps_and_matches_records(client: SignedClie
 
 def test_fbt_sales_records_are_the_fbt_orders(client: SignedClient, emu: RunningEmulator) -> None:
     records = collect(client, FBT_RECORDS, "inventory_records", 100)
-    sold = {r["order"]["id"] for r in records if r["order"]["type"] == "SALES_ORDER"}
+    sold = {r["order"]["id"]: r["fbt_warehouse_id"] for r in records if r["order"]["type"] == "SALES_ORDER"}
     orders = client.data("GET", "/order/202309/orders", {"ids": ",".join(sorted(sold)[:50])})["orders"]
     assert orders and all(o["fulfillment_type"] == "FULFILLMENT_BY_TIKTOK" for o in orders)
+    linked = {w["fbt_warehouse_id"]: w["warehouse_ids"] for w in client.data("GET", FBT_WAREHOUSES)["warehouses"]}
+    assert all(o["warehouse_id"] in linked[sold[o["id"]]] for o in orders)
+
+
+def test_fbt_endpoints_are_signed_and_rate_limited(client: SignedClient, emu: RunningEmulator) -> None:
+    unsigned = client.call("GET", FBT_WAREHOUSES, signature="0" * 64)
+    assert unsigned.status_code == 401 and unsigned.json()["code"] == 106001
+    assert client.call("GET", FBT_WAREHOUSES, cipher=False).json()["code"] == 106013
+    fault = emu.store.set_fault("rate_limit", path="^/(fbt|analytics)/", count=2)
+    try:
+        limited = [client.call("GET", FBT_WAREHOUSES), client.call("GET", PERFORMANCE, {"start_date_ge": "x"})]
+        assert [(r.status_code, r.json()["code"]) for r in limited] == [(429, 36009002)] * 2
+    finally:
+        emu.store.clear_faults(fault_id=fault)
 
 
 def test_fbt_filters_and_inbound_orders(client: SignedClient) -> None:

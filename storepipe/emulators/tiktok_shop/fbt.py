@@ -130,6 +130,10 @@ def _record_key(row: dict[str, Any]) -> tuple[int, int]:
 
 
 def fbt_warehouse_of(seed: int, order: Order, warehouses: list[FbtWarehouse]) -> FbtWarehouse:
+    """The FBT warehouse behind the order's warehouse_id (each is linked to one sales warehouse) [INF]."""
+    for warehouse in warehouses:
+        if order.warehouse_id in warehouse.warehouse_ids:
+            return warehouse
     return warehouses[stable_hash(seed, "fbt-wh", order.id) % len(warehouses)]
 
 
