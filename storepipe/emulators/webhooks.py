@@ -236,7 +236,8 @@ def _unregister(store: WebhookControls, body: Body, match: dict[str, str], query
 
 
 def _deliveries(store: WebhookControls, body: Body, match: dict[str, str], query: dict[str, str]) -> Any:
-    # ?wait=1 first lets the queue drain, so a test reads the outcome of everything it has triggered.
+    # ?wait=1 first lets the queue drain, so a test reads the outcome of everything it has triggered. The wait
+    # holds up the emulator's event loop (control actions run inline), so a receiver must not be the emulator.
     idle = store.webhooks.wait_idle(float(query.get("timeout", "10"))) if query.get("wait") else None
     return {"idle": idle, "deliveries": store.webhooks.log(query.get("topic"))}
 
