@@ -25,7 +25,10 @@ CREATE_WORK_TABLES = """
 CREATE TEMP TABLE changed_orders (order_id text PRIMARY KEY) ON COMMIT DROP;
 CREATE TEMP TABLE dirty_customers (customer_key text PRIMARY KEY) ON COMMIT DROP;
 CREATE TEMP TABLE written (customer_key text NOT NULL, kind text NOT NULL, amount numeric NOT NULL) ON COMMIT DROP;
-CREATE TEMP TABLE left_orders (order_id text NOT NULL, customer_key text NOT NULL) ON COMMIT DROP
+CREATE TEMP TABLE left_orders (order_id text NOT NULL, customer_key text NOT NULL) ON COMMIT DROP;
+CREATE TEMP TABLE arrivals (order_id text NOT NULL, customer_key text NOT NULL, paid_at timestamptz,
+                            paid_date date NOT NULL, basis numeric NOT NULL, refunded_basis numeric NOT NULL,
+                            refunds integer NOT NULL) ON COMMIT DROP
 """
 
 CHANGED_SINCE = """
@@ -95,7 +98,8 @@ FROM base
 """
 
 # Take the candidates in: synced orders that are no longer eligible leave, synced ones follow core, and
-# eligible ones paid inside the window come in. Every customer whose orders moved becomes dirty.
+# eligible ones paid inside the window arrive (inserted by ARRIVE once their rate is known). Every customer
+# whose orders moved becomes dirty.
 TAKE_IN = (
     """
     WITH gone AS (
@@ -122,17 +126,13 @@ TAKE_IN = (
     INSERT INTO dirty_customers SELECT old_key FROM moved UNION SELECT new_key FROM moved ON CONFLICT DO NOTHING
     """,
     """
-    WITH arrived AS (
-        INSERT INTO loyalty.orders (shop_key, order_id, customer_key, paid_at, paid_date, basis, refunded_basis,
-                                    refunds)
-        SELECT :shop, c.order_id, c.customer_key, c.paid_at, c.paid_date, c.basis, c.refunded_basis, c.refunds
-        FROM cur c
-        WHERE c.eligible AND (CAST(:window_start AS date) IS NULL OR c.paid_date >= :window_start)
-          AND NOT EXISTS (SELECT 1 FROM loyalty.orders lo WHERE lo.shop_key = :shop AND lo.order_id = c.order_id)
-        RETURNING customer_key
-    )
-    INSERT INTO dirty_customers SELECT DISTINCT customer_key FROM arrived ON CONFLICT DO NOTHING
+    INSERT INTO arrivals
+    SELECT c.order_id, c.customer_key, c.paid_at, c.paid_date, c.basis, c.refunded_basis, c.refunds
+    FROM cur c
+    WHERE c.eligible AND (CAST(:window_start AS date) IS NULL OR c.paid_date >= :window_start)
+      AND NOT EXISTS (SELECT 1 FROM loyalty.orders lo WHERE lo.shop_key = :shop AND lo.order_id = c.order_id)
     """,
+    "INSERT INTO dirty_customers SELECT DISTINCT customer_key FROM arrivals ON CONFLICT DO NOTHING",
 )
 
 # Customers whose tier may drop today without any order changing: an order of theirs left the annual period.
@@ -147,9 +147,11 @@ ON CONFLICT DO NOTHING
 HISTORY = (
     """
     CREATE TEMP TABLE h_orders ON COMMIT DROP AS
-    SELECT lo.order_id, lo.customer_key, lo.paid_date, lo.basis, lo.refunded_basis, lo.cashback_percent
+    SELECT lo.order_id, lo.customer_key, lo.paid_date, lo.basis, lo.refunded_basis
     FROM loyalty.orders lo JOIN dirty_customers d ON d.customer_key = lo.customer_key
     WHERE lo.shop_key = :shop
+    UNION ALL
+    SELECT order_id, customer_key, paid_date, basis, refunded_basis FROM arrivals
     """,
     f"""
     CREATE TEMP TABLE h_refunds ON COMMIT DROP AS
@@ -188,25 +190,22 @@ HISTORY = (
     "ANALYZE h_orders; ANALYZE h_days",
 )
 
-# New orders get the rate of the tier the customer held at the end of the day before they were paid.
-FREEZE_RATES = (
-    """
-    UPDATE h_orders o SET cashback_percent = (CAST(:rates AS numeric[]))[d.prev_rank]
-    FROM h_days d
-    WHERE o.cashback_percent IS NULL AND d.customer_key = o.customer_key AND d.day = o.paid_date
-    """,
-    """
-    UPDATE loyalty.orders lo
-    SET cashback_percent = o.cashback_percent, tier = (CAST(:tier_names AS text[]))[d.prev_rank]
-    FROM h_orders o JOIN h_days d ON d.customer_key = o.customer_key AND d.day = o.paid_date
-    WHERE lo.shop_key = :shop AND lo.order_id = o.order_id AND lo.cashback_percent IS NULL
-    """,
-)
+# Arriving orders get the rate of the tier the customer held at the end of the day before they were paid,
+# frozen from now on (set once on insert: updating a million rows afterwards would double the write).
+ARRIVE = """
+INSERT INTO loyalty.orders (shop_key, order_id, customer_key, paid_at, paid_date, basis, refunded_basis, refunds, tier,
+                            cashback_percent)
+SELECT :shop, a.order_id, a.customer_key, a.paid_at, a.paid_date, a.basis, a.refunded_basis, a.refunds,
+       (CAST(:tier_names AS text[]))[d.prev_rank], (CAST(:rates AS numeric[]))[d.prev_rank]
+FROM arrivals a JOIN h_days d ON d.customer_key = a.customer_key AND d.day = a.paid_date
+"""
 
 _EARN = "round(lo.basis * lo.cashback_percent / 100, 2)"
 
 # The entries the candidate orders call for that the ledger does not have yet: one earn per order, one
-# clawback per refund. ON CONFLICT on the entry key makes writing them twice impossible.
+# clawback per refund. An anti-join rather than ON CONFLICT DO NOTHING (a speculative insertion per row costs
+# seconds over a million); the unique entry key still makes writing one twice impossible, and the sync's
+# advisory lock keeps two syncs of a shop from racing to it.
 WRITE_ENTRIES = (
     f"""
     WITH added AS (
@@ -215,8 +214,8 @@ WRITE_ENTRIES = (
         SELECT :shop, 'earn:' || lo.order_id, lo.customer_key, 'earn', lo.order_id, {_EARN}, lo.paid_date,
                lo.basis, lo.cashback_percent, :source, :run_id
         FROM cur c JOIN loyalty.orders lo ON lo.shop_key = :shop AND lo.order_id = c.order_id
-        WHERE {_EARN} > 0
-        ON CONFLICT (shop_key, entry_key) DO NOTHING
+        WHERE {_EARN} > 0 AND NOT EXISTS (SELECT 1 FROM loyalty.cashback_ledger e
+                                          WHERE e.shop_key = :shop AND e.entry_key = 'earn:' || lo.order_id)
         RETURNING customer_key, kind, amount
     )
     INSERT INTO written SELECT * FROM added
@@ -239,8 +238,9 @@ WRITE_ENTRIES = (
                                              entry_date, basis, source, run_id)
         SELECT :shop, 'clawback:' || refund_id, customer_key, 'clawback', order_id, refund_id, -clawback,
                refund_date, refunded, :source, :run_id
-        FROM refunds WHERE clawback > 0
-        ON CONFLICT (shop_key, entry_key) DO NOTHING
+        FROM refunds r
+        WHERE clawback > 0 AND NOT EXISTS (SELECT 1 FROM loyalty.cashback_ledger e
+                                           WHERE e.shop_key = :shop AND e.entry_key = 'clawback:' || r.refund_id)
         RETURNING customer_key, kind, amount
     )
     INSERT INTO written SELECT * FROM added

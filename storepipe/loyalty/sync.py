@@ -220,7 +220,9 @@ def _run(
             for text in statements:
                 for statement in text.split(";\n"):
                     if statement.strip():
+                        step = time.perf_counter()
                         count += conn.execute(sa.text(statement), bound).rowcount
+                        log.debug("%s %.2f s: %s", label, time.perf_counter() - step, " ".join(statement.split())[:90])
             result.seconds[label] = result.seconds.get(label, 0.0) + time.perf_counter() - began
             return count
 
@@ -233,15 +235,16 @@ def _run(
                 run("prepare", sql.CHANGED_SINCE, "ANALYZE changed_orders")
             run("orders", scoped(sql.CURRENT_ORDERS, full=full), "ANALYZE cur")
             run("orders", *sql.TAKE_IN)
-            if full:
-                run("orders", "ANALYZE loyalty.orders")
         if program_changed or mode == "recalculate_tiers":
             run("orders", "INSERT INTO dirty_customers SELECT DISTINCT customer_key FROM loyalty.orders "
                           "WHERE shop_key = :shop ON CONFLICT DO NOTHING")  # fmt: skip
         if metrics:
             run("orders", "INSERT INTO dirty_customers SELECT customer_key FROM loyalty.pending_customers "
                           "WHERE shop_key = :shop ON CONFLICT DO NOTHING", sql.DUE_FOR_REVIEW)  # fmt: skip
-        run("tiers", "ANALYZE dirty_customers", *sql.HISTORY, *sql.FREEZE_RATES)
+        run("tiers", "ANALYZE dirty_customers", "ANALYZE arrivals", *sql.HISTORY)
+        run("orders", sql.ARRIVE)
+        if full:
+            run("orders", "ANALYZE loyalty.orders")
         if mode == "sync":
             run("ledger", *sql.WRITE_ENTRIES)
             if reconcile:
