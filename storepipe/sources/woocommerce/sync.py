@@ -12,6 +12,7 @@ a sweep means something was trashed or deleted and earlier pages shifted, so a g
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -71,6 +72,37 @@ def _ranges(pages: set[int]) -> list[list[int]]:
 
 def _unranges(ranges: list[list[int]]) -> set[int]:
     return {p for first, last in ranges for p in range(first, last + 1)}
+
+
+class WriteBehind:
+    """Commits batches one at a time on a thread of its own, so pages keep arriving while a batch is written.
+
+    Writes stay in submission order (one writer), and at most `depth` wait, which bounds memory. An error in
+    a write is raised by the next submit() or by drain()."""
+
+    def __init__(self, depth: int = 2) -> None:
+        self.depth = depth
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="woo-writer")
+        self._pending: deque[Future[None]] = deque()
+
+    def submit(self, write: Callable[[], None]) -> None:
+        while len(self._pending) >= self.depth:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(write))
+
+    def drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.drain()
+        finally:
+            self._pool.shutdown(wait=True)  # after a failure: let batches already fetched commit
 
 
 @dataclass
@@ -348,17 +380,18 @@ class StreamSync:
         self.progress.set_total(self._estimated_total(in_progress))
         todo = [p for p in range(1, planned + 1) if p not in done]
         pending: dict[int, Page] = {}
-        for page, result in self._concurrently(lambda p: self._fetch(sweep, p), todo):
-            pending[page] = result
-            # Commit every wave of pages: a kill loses at most the pages in flight, never finished work.
-            if (
-                len(pending) >= self.options.concurrency
-                or sum(len(p.records) for p in pending.values()) >= self.options.batch_rows
-            ):
-                write(pending)
-                pending = {}
-        if pending:
-            write(pending)
+        with WriteBehind() as writer:
+            for page, result in self._concurrently(lambda p: self._fetch(sweep, p), todo):
+                pending[page] = result
+                # Commit every wave of pages: a kill loses at most the pages in flight, never finished work.
+                if (
+                    len(pending) >= self.options.concurrency
+                    or sum(len(p.records) for p in pending.values()) >= self.options.batch_rows
+                ):
+                    writer.submit(lambda batch=pending: write(batch))
+                    pending = {}
+            if pending:
+                writer.submit(lambda batch=pending: write(batch))
 
         # Tail: records created while we paged land after the planned pages (id ascending). When a page
         # reported a larger X-WP-Total than the first, re-read the last page and go on until one comes back
@@ -412,20 +445,22 @@ class StreamSync:
         self.progress.set_total(in_progress["fetched"] + len(todo))
         batch: dict[int, list[dict[str, Any]]] = {}
 
-        def write() -> None:
+        def write(batch: dict[int, list[dict[str, Any]]]) -> None:
             def mark() -> None:
                 done.update(batch)
                 children["done"] = _ranges(done)
 
             self._write([(r, pid) for pid, records in batch.items() for r in records], state, in_progress, mark)
-            batch.clear()
 
-        for parent_id, records in self._concurrently(lambda pid: self._fetch_children(children["path"], pid), todo):
-            batch[parent_id] = records
-            if len(batch) >= 100 or sum(map(len, batch.values())) >= self.options.batch_rows:
-                write()
-        if batch:
-            write()
+        with WriteBehind() as writer:
+            fetched = self._concurrently(lambda pid: self._fetch_children(children["path"], pid), todo)
+            for parent_id, records in fetched:
+                batch[parent_id] = records
+                if len(batch) >= 100 or sum(map(len, batch.values())) >= self.options.batch_rows:
+                    writer.submit(lambda batch=batch: write(batch))
+                    batch = {}
+            if batch:
+                writer.submit(lambda batch=batch: write(batch))
 
     def _estimated_total(self, in_progress: dict[str, Any]) -> int | None:
         pages = in_progress["pages"]
