@@ -12,7 +12,8 @@ class Mart:
     A refresh deletes the mart's rows whose key is in the dirty set (`in_scope`, a condition on alias t)
     and inserts them again from the facts (`insert`). In a full rebuild the dirty sets hold every key,
     so the same SQL serves both and gives identical rows. `before` runs ahead of the delete (to note
-    keys that are about to move), `after` behind the insert. Every statement gets :shop and :tz.
+    keys that are about to move), `after` behind the insert. Every statement gets :shop and :tz, and may
+    join the changed orders with the facts' `/*changed alias*/` marker (dropped in a rebuild: see facts.scoped).
     """
 
     name: str

@@ -40,7 +40,7 @@ _COUNTED_CORE = """
 """
 
 # Up to ten keys of the rows a check found wrong (CTE `bad` with a column `key`), for the check's details.
-_EXAMPLES = "(SELECT coalesce(jsonb_agg(key), '[]') FROM (SELECT key FROM bad LIMIT 10) e)"
+EXAMPLES = "(SELECT coalesce(jsonb_agg(key), '[]') FROM (SELECT key FROM bad LIMIT 10) e)"
 
 CHECKS: tuple[MartCheck, ...] = (
     MartCheck(
@@ -129,7 +129,7 @@ CHECKS: tuple[MartCheck, ...] = (
             SELECT 'variation:' || variation_key || '@' || local_date FROM marts.variation_sales
             WHERE shop_key = :shop AND (units < 0 OR refunded_units < 0 OR refunded_units > units)
         )
-        SELECT count(*) = 0, jsonb_build_object('bad_rows', count(*), 'examples', {_EXAMPLES})
+        SELECT count(*) = 0, jsonb_build_object('bad_rows', count(*), 'examples', {EXAMPLES})
         FROM bad
         """,
     ),
@@ -180,7 +180,7 @@ CHECKS: tuple[MartCheck, ...] = (
                 FULL JOIN (SELECT * FROM marts.customer_metrics WHERE shop_key = :shop) m
                   ON m.customer_key = f.customer_key
                 WHERE m.orders IS DISTINCT FROM f.orders OR m.is_returning IS DISTINCT FROM (f.orders > 1))
-        SELECT count(*) = 0, jsonb_build_object('bad_customers', count(*), 'examples', {_EXAMPLES})
+        SELECT count(*) = 0, jsonb_build_object('bad_customers', count(*), 'examples', {EXAMPLES})
         FROM bad
         """,
     ),

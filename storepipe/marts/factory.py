@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import dagster as dg
 import sqlalchemy as sa
 
-from storepipe.marts.checks import CHECKS, run_checks
+from storepipe.marts.base import Mart
+from storepipe.marts.checks import CHECKS, MartCheck, run_checks
 from storepipe.marts.cohorts import cohort_matrix
 from storepipe.marts.refresh import FACT_TABLES, MARTS, RefreshResult, refresh_shop
 from storepipe.resources import WarehouseResource
@@ -31,13 +32,13 @@ class MartsConfig(dg.Config):
     full_rebuild: bool = False  # recompute every row of the shop instead of only what the sync touched
 
 
-def _row_counts(engine: sa.Engine, shop_key: str) -> dict[str, int]:
+def _row_counts(engine: sa.Engine, shop_key: str, marts: tuple[Mart, ...]) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             table: conn.execute(
                 sa.text(f"SELECT count(*) FROM marts.{table} WHERE shop_key = :shop"), {"shop": shop_key}
             ).scalar_one()
-            for table in (*FACT_TABLES, *(m.table for m in MARTS))
+            for table in (*FACT_TABLES, *(m.table for m in marts))
         }
 
 
@@ -55,8 +56,10 @@ def _cohort_preview(engine: sa.Engine, shop_key: str) -> str:
     return "\n".join(lines)
 
 
-def _metadata(name: str, table_rows: dict[str, int], result: RefreshResult) -> dict[str, object]:
-    tables = FACT_TABLES if name == ORDER_FACTS else (next(m.table for m in MARTS if m.name == name),)
+def _metadata(
+    name: str, table_rows: dict[str, int], result: RefreshResult, marts: tuple[Mart, ...]
+) -> dict[str, object]:
+    tables = FACT_TABLES if name == ORDER_FACTS else (next(m.table for m in marts if m.name == name),)
     metadata: dict[str, object] = {
         "dagster/row_count": table_rows[tables[0]],
         "rows_written": sum(result.rows.get(t if name == ORDER_FACTS else name, 0) for t in tables),
@@ -70,9 +73,22 @@ def _metadata(name: str, table_rows: dict[str, int], result: RefreshResult) -> d
     return metadata
 
 
-def mart_assets(lane: str, partitions: dg.PartitionsDefinition, model: dg.AssetKey) -> dg.AssetsDefinition:
-    """The marts of one lane as a multi-asset downstream of the lane's model asset, with their checks."""
+def mart_assets(
+    lane: str,
+    partitions: dg.PartitionsDefinition,
+    model: dg.AssetKey,
+    *,
+    extra_marts: tuple[Mart, ...] = (),
+    extra_checks: tuple[MartCheck, ...] = (),
+) -> dg.AssetsDefinition:
+    """The marts of one lane as a multi-asset downstream of the lane's model asset, with their checks.
+
+    `extra_marts` / `extra_checks` are the lane's own marts and their checks (TikTok: storepipe.marts.pnl's
+    PNL_MARTS and PNL_CHECKS), refreshed in the same transaction after the shared ones.
+    """
     group = f"{lane}_marts"
+    marts = MARTS + extra_marts
+    checks = CHECKS + extra_checks
     facts_key = dg.AssetKey([lane, "marts", ORDER_FACTS])
     specs = [
         dg.AssetSpec(facts_key, deps=[model], group_name=group, description=_FACTS_DESCRIPTION, kinds={"postgres"}),
@@ -81,11 +97,11 @@ def mart_assets(lane: str, partitions: dg.PartitionsDefinition, model: dg.AssetK
                 [lane, "marts", m.name], deps=[facts_key], group_name=group, description=m.description,
                 kinds={"postgres"},
             )
-            for m in MARTS
+            for m in marts
         ),
     ]  # fmt: skip
     check_specs = [
-        dg.AssetCheckSpec(c.name, asset=dg.AssetKey([lane, "marts", c.mart]), description=c.description) for c in CHECKS
+        dg.AssetCheckSpec(c.name, asset=dg.AssetKey([lane, "marts", c.mart]), description=c.description) for c in checks
     ]
 
     @dg.multi_asset(
@@ -100,15 +116,15 @@ def mart_assets(lane: str, partitions: dg.PartitionsDefinition, model: dg.AssetK
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         engine = warehouse.engine()
         shop = get_platform_shop(engine, context.partition_key, lane)
-        result = refresh_shop(engine, shop, full=config.full_rebuild, report=context.log.info)
-        table_rows = _row_counts(engine, shop.key)
+        result = refresh_shop(engine, shop, full=config.full_rebuild, report=context.log.info, extra=extra_marts)
+        table_rows = _row_counts(engine, shop.key, marts)
         for spec in specs:
             name = spec.key.path[-1]
-            metadata = _metadata(name, table_rows, result)
+            metadata = _metadata(name, table_rows, result, marts)
             if name == "cohorts":
                 metadata["retention_by_month"] = dg.MetadataValue.md(_cohort_preview(engine, shop.key))
             yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
-        for outcome in run_checks(engine, shop.key):
+        for outcome in run_checks(engine, shop.key, checks):
             yield dg.AssetCheckResult(
                 asset_key=dg.AssetKey([lane, "marts", outcome.check.mart]),
                 check_name=outcome.check.name,

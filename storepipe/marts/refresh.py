@@ -73,15 +73,23 @@ def _facts_lost(conn: sa.Connection, shop_key: str) -> bool:
 
 
 def refresh_shop(
-    engine: sa.Engine, shop: Shop, *, full: bool = False, report: Callable[[str], None] | None = None
+    engine: sa.Engine,
+    shop: Shop,
+    *,
+    full: bool = False,
+    report: Callable[[str], None] | None = None,
+    extra: tuple[Mart, ...] = (),
 ) -> RefreshResult:
     """Bring the shop's facts and marts in line with core.
 
     Incremental unless `full`, the shop has never been refreshed, or its metric settings changed since.
     One transaction: readers see the marts before or after, never half-refreshed and never disagreeing
-    with each other (the asset checks compare marts against each other).
+    with each other (the asset checks compare marts against each other). `extra` are the lane's own marts
+    (the TikTok P&L), refreshed after the shared ones; a lane must always pass the same ones, since the
+    order changes a refresh consumes are gone for the next.
     """
     say = report or log.info
+    marts = MARTS + extra
     with engine.begin() as conn:
         # One refresh per shop at a time (a run and a webhook-triggered run could overlap).
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('storepipe.marts:' || :shop))"), {"shop": shop.key})
@@ -124,7 +132,7 @@ def refresh_shop(
 
         run("prepare", facts.CREATE_WORK_TABLES)
         if full:
-            for table in (*(m.table for m in MARTS), *FACT_TABLES):
+            for table in (*(m.table for m in marts), *FACT_TABLES):
                 run("prepare", f"DELETE FROM marts.{table} WHERE shop_key = :shop")
             result.changed_orders = conn.execute(sa.text(facts.COUNT_ALL), params).scalar_one()
         else:
@@ -159,16 +167,16 @@ def refresh_shop(
             for table in facts.WORK_TABLES
             if table.startswith("dirty_")
         }
-        for mart in MARTS:
+        for mart in marts:
             for sql in mart.before:
-                run(mart.name, sql)
+                run(mart.name, facts.scoped(sql, full=full))
             if mart.incremental and not full:
-                result.rows[mart.name] = sum(run(mart.name, sql) for sql in mart.incremental)
+                result.rows[mart.name] = sum(run(mart.name, facts.scoped(sql, full=False)) for sql in mart.incremental)
             else:
                 run(mart.name, mart.delete)
-                result.rows[mart.name] = run(mart.name, mart.insert)
+                result.rows[mart.name] = run(mart.name, facts.scoped(mart.insert, full=full))
             for sql in mart.after:
-                run(mart.name, sql)
+                run(mart.name, facts.scoped(sql, full=full))
             if big_change:
                 run(mart.name, f"ANALYZE marts.{mart.table}")
         conn.execute(

@@ -5,8 +5,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import sqlalchemy as sa
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """Rows (re)mapped into core by one run of a platform's model, and records quarantined."""
+
+    orders: int
+    order_lines: int
+    refunds: int
+    customers: int
+    products: int
+    quarantined: int
+    rebuild: bool
 
 
 def money(expr: str) -> str:

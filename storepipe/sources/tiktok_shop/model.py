@@ -54,7 +54,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from storepipe.shops import Shop
-from storepipe.sources.mapping import changed, money, quarantine, sql_runner
+from storepipe.sources.mapping import ModelResult, changed, money, quarantine, sql_runner
 
 log = logging.getLogger(__name__)
 
@@ -387,13 +387,15 @@ WITH touched AS (
     SELECT id AS order_id FROM tt_orders_checked WHERE problem IS NULL
     UNION SELECT order_id FROM tt_returns_checked UNION SELECT order_id FROM tt_cancellations_checked
 ), refunded AS (
-    SELECT t.order_id,
-           (SELECT coalesce(sum(r.amount), 0) FROM core.refunds r
-             WHERE r.shop_key = :shop AND r.order_id = t.order_id) AS amount,
-           (SELECT coalesce(sum(rl.amount), 0) FROM core.refund_lines rl
-             JOIN core.refunds r ON r.shop_key = rl.shop_key AND r.refund_id = rl.refund_id
-             WHERE rl.shop_key = :shop AND rl.order_id = t.order_id) AS products
+    -- Joins of per-order sums rather than a subquery per order: a rebuild touches every order.
+    SELECT t.order_id, coalesce(r.amount, 0) AS amount, coalesce(l.amount, 0) AS products
     FROM touched t
+    LEFT JOIN (SELECT order_id, sum(amount) AS amount FROM core.refunds
+               WHERE shop_key = :shop AND order_id IN (SELECT order_id FROM touched) GROUP BY order_id) r
+           ON r.order_id = t.order_id
+    LEFT JOIN (SELECT order_id, sum(amount) AS amount FROM core.refund_lines  -- lines of completed refunds only
+               WHERE shop_key = :shop AND order_id IN (SELECT order_id FROM touched) GROUP BY order_id) l
+           ON l.order_id = t.order_id
 ), target AS (
     SELECT o.order_id, r.amount,
            CASE WHEN {_status_group("o.status")} = 'paid' AND r.products > 0
@@ -513,7 +515,9 @@ FROM {changed("tiktok_shop_unsettled_transactions")}
 """
 
 # The estimate of every order with an unsettled record in this run, from all its unsettled records (an order
-# keeps its estimate after it settles: the importer keeps the raw record; the P&L shows the difference).
+# keeps its estimate after it settles: the importer keeps the raw record; the P&L shows the difference). One hash
+# join over the shop's unsettled records; they are few next to orders (an index on the payload's order_id would
+# have to be declared in storepipe.warehouse.tables too).
 _ESTIMATED_ORDERS = "SELECT DISTINCT order_id FROM tt_unsettled_checked WHERE order_id IS NOT NULL"
 _REPLACE_ESTIMATED = f"""
 DELETE FROM core.order_fees f WHERE f.shop_key = :shop AND f.state = 'estimated'
@@ -533,22 +537,15 @@ HAVING sum({_ESTIMATE}) <> 0 OR c.component = 'revenue'
 
 
 @dataclass(frozen=True)
-class ModelResult:
-    """Rows (re)mapped into core by one run of the model, and records quarantined."""
+class TikTokModelResult(ModelResult):
+    """What every model reports, and the finance rows (re)mapped."""
 
-    orders: int
-    order_lines: int
-    refunds: int
-    customers: int
-    products: int
     statements: int
     settlements: int
     order_fees: int
-    quarantined: int
-    rebuild: bool
 
 
-def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: str | None = None) -> ModelResult:
+def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: str | None = None) -> TikTokModelResult:
     """Map the shop's raw records fetched since `since` (None: all of them) into core, in one transaction."""
     params = {
         "shop": shop.key,
@@ -599,7 +596,7 @@ def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: s
         quarantined += quarantine(run, "tt_unsettled_checked", "unsettled_transactions")
         run(_REPLACE_ESTIMATED)
         fees += run(_ESTIMATED_FEES)
-    return ModelResult(
+    return TikTokModelResult(
         orders=orders,
         order_lines=lines,
         refunds=refunds,

@@ -20,15 +20,14 @@ Rules decided once here:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from storepipe.shops import Shop
+from storepipe.sources.mapping import ModelResult, quarantine, sql_runner
 from storepipe.sources.mapping import changed as _changed
 from storepipe.sources.mapping import money as _money
-from storepipe.sources.mapping import quarantine, sql_runner
 
 log = logging.getLogger(__name__)
 
@@ -385,19 +384,6 @@ ON CONFLICT (shop_key, subscription_id) DO UPDATE SET
     trial_end_at = EXCLUDED.trial_end_at, next_payment_at = EXCLUDED.next_payment_at, end_at = EXCLUDED.end_at,
     cancelled_at = EXCLUDED.cancelled_at, parent_order_id = EXCLUDED.parent_order_id, deleted = EXCLUDED.deleted
 """
-
-
-@dataclass(frozen=True)
-class ModelResult:
-    """Rows (re)mapped into core by one run of the model, and records quarantined."""
-
-    orders: int
-    order_lines: int
-    refunds: int
-    customers: int
-    products: int
-    quarantined: int
-    rebuild: bool
 
 
 def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: str | None = None) -> ModelResult:

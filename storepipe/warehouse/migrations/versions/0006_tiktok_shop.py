@@ -99,9 +99,6 @@ $$;
 -- The platform-funded part of discount_total (TikTok reimburses it to the seller; 0 elsewhere).
 ALTER TABLE core.orders ADD COLUMN platform_discount numeric NOT NULL DEFAULT 0;
 
--- An order's estimates are re-derived from all its unsettled records.
-CREATE INDEX tiktok_shop_unsettled_by_order ON raw.tiktok_shop_unsettled_transactions (shop_key, (payload->>'order_id'));
-
 CREATE TABLE marts.order_pnl (
     shop_key text NOT NULL,
     order_id text NOT NULL,
