@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from storepipe.loyalty.cli import loyalty
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -96,6 +98,9 @@ def db_stop() -> None:
 @main.group()
 def shops() -> None:
     """The shop registry: each shop is one partition of its platform's assets."""
+
+
+shops.add_command(loyalty)  # storepipe shops loyalty ... (storepipe/loyalty/cli.py)
 
 
 @shops.command("add")

@@ -24,7 +24,8 @@ _CUSTOMER = "CASE WHEN o.customer_key IS NULL OR o.customer_key = 'email:' THEN 
 CREATE_WORK_TABLES = """
 CREATE TEMP TABLE changed_orders (order_id text PRIMARY KEY) ON COMMIT DROP;
 CREATE TEMP TABLE dirty_customers (customer_key text PRIMARY KEY) ON COMMIT DROP;
-CREATE TEMP TABLE written (customer_key text NOT NULL, kind text NOT NULL, amount numeric NOT NULL) ON COMMIT DROP;
+CREATE TEMP TABLE written (customer_key text NOT NULL, kind text NOT NULL, amount numeric NOT NULL,
+                           entries integer NOT NULL) ON COMMIT DROP;
 CREATE TEMP TABLE left_orders (order_id text NOT NULL, customer_key text NOT NULL) ON COMMIT DROP;
 CREATE TEMP TABLE arrivals (order_id text NOT NULL, customer_key text NOT NULL, paid_at timestamptz,
                             paid_date date NOT NULL, basis numeric NOT NULL, refunded_basis numeric NOT NULL,
@@ -218,7 +219,7 @@ WRITE_ENTRIES = (
                                           WHERE e.shop_key = :shop AND e.entry_key = 'earn:' || lo.order_id)
         RETURNING customer_key, kind, amount
     )
-    INSERT INTO written SELECT * FROM added
+    INSERT INTO written SELECT customer_key, kind, sum(amount), count(*) FROM added GROUP BY customer_key, kind
     """,
     f"""
     WITH orders AS (
@@ -243,7 +244,7 @@ WRITE_ENTRIES = (
                                            WHERE e.shop_key = :shop AND e.entry_key = 'clawback:' || r.refund_id)
         RETURNING customer_key, kind, amount
     )
-    INSERT INTO written SELECT * FROM added
+    INSERT INTO written SELECT customer_key, kind, sum(amount), count(*) FROM added GROUP BY customer_key, kind
     """,
 )
 
@@ -276,12 +277,12 @@ WITH added AS (
     FROM ({DIFFERENCES}) d WHERE amount <> 0
     RETURNING customer_key, kind, amount
 )
-INSERT INTO written SELECT * FROM added
+INSERT INTO written SELECT customer_key, kind, sum(amount), count(*) FROM added GROUP BY customer_key, kind
 """
 
 BALANCES = """
 INSERT INTO loyalty.balances AS b (shop_key, customer_key, balance, entries)
-SELECT :shop, customer_key, sum(amount), count(*) FROM written GROUP BY customer_key
+SELECT :shop, customer_key, sum(amount), sum(entries) FROM written GROUP BY customer_key
 ON CONFLICT (shop_key, customer_key) DO UPDATE SET
     balance = b.balance + EXCLUDED.balance, entries = b.entries + EXCLUDED.entries, updated_at = now()
 """
@@ -353,7 +354,7 @@ DISCREPANCIES = (
     SELECT DISTINCT :shop, 'loyalty_orders', l.order_id, '{LEFT_AFTER_EARNING}', :run_id
     FROM left_orders l
     WHERE NOT :reconcile AND EXISTS (SELECT 1 FROM loyalty.cashback_ledger e
-                                     WHERE e.shop_key = :shop AND e.order_id = l.order_id)
+                                     WHERE e.shop_key = :shop AND e.entry_key = 'earn:' || l.order_id)
     ON CONFLICT ON CONSTRAINT discrepancies_one_per_reason DO UPDATE SET
         run_id = EXCLUDED.run_id, last_seen_at = now(), resolved_at = NULL
     """,

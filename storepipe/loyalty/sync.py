@@ -125,6 +125,11 @@ def params(shop: Shop, program: LoyaltyProgram, today: date) -> dict[str, Any]:
     }
 
 
+def lock_shop(conn: sa.Connection, shop_key: str) -> None:
+    """One ledger writer per shop at a time (until the transaction ends): "is this entry new" must not race."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('storepipe.loyalty:' || :shop))"), {"shop": shop_key})
+
+
 def _state(conn: sa.Connection, shop_key: str) -> tuple[int, str] | None:
     row = conn.execute(
         sa.text("SELECT last_change_id, program_fingerprint FROM loyalty.sync_state WHERE shop_key = :shop"),
@@ -174,9 +179,7 @@ def _run(
     window = SyncWindow(options.window)
     result = SyncResult(shop_key=shop.key, mode=mode, window=window.value, as_of=today)
     with engine.begin() as conn:
-        # One loyalty sync per shop at a time: the ledger's "is this entry new" must not race.
-        lock = "SELECT pg_advisory_xact_lock(hashtext('storepipe.loyalty:' || :shop))"
-        conn.execute(sa.text(lock), {"shop": shop.key})
+        lock_shop(conn, shop.key)
         conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))  # as the marts: sorts of a million rows stay in memory
         program = get_program(conn, shop.key)
         if program is None:
@@ -262,7 +265,7 @@ def _run(
             )
             result.orders_not_paid = scalar("SELECT count(*) FROM cur WHERE NOT paid")
             result.orders_left = scalar("SELECT count(*) FROM left_orders")
-            written = sa.text("SELECT kind, count(*), sum(amount) FROM written GROUP BY kind")
+            written = sa.text("SELECT kind, sum(entries), sum(amount) FROM written GROUP BY kind")
             for kind, count, amount in conn.execute(written):
                 result.entries[kind], result.amounts[kind] = count, amount
         if metrics:
