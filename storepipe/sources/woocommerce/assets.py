@@ -28,6 +28,7 @@ class WooCommerceSync(dg.ConfigurableResource):
     page_size: int = 100
     concurrency: int = 4
     requests_per_second: float | None = None  # per-shop rate limit; unset: as fast as concurrency allows
+    resweep_days: int | None = None  # re-read orders created in the last N days (unset: 7, or 2 with /refunds)
 
 
 def shop_for(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Shop:
@@ -59,6 +60,7 @@ def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
             page_size=woocommerce_sync.page_size,
             concurrency=woocommerce_sync.concurrency,
             requests_per_second=woocommerce_sync.requests_per_second,
+            resweep_days=woocommerce_sync.resweep_days,
         )
         result = run_stream(
             warehouse.engine(), shop, stream.name, options, run_id=context.run.run_id, report=context.log.info

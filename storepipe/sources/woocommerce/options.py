@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from storepipe.shops import Shop
@@ -41,6 +41,7 @@ def build_options(
     page_size: int = 100,
     concurrency: int = 4,
     requests_per_second: float | None = None,
+    resweep_days: int | None = None,
 ) -> SyncOptions:
     """Validate what the user asked for; the window itself is placed on the store's clock when the sync starts."""
     if mode not in ("full", "incremental"):
@@ -48,7 +49,7 @@ def build_options(
     if not 1 <= page_size <= 100:
         raise ValueError("page_size must be between 1 and 100 (WooCommerce's limit)")
     window_start(shop, window, since)  # raises on a bad window or date now, not halfway through a sync
-    return SyncOptions(
+    options = SyncOptions(
         mode=mode,
         window=None if window == "all" else window,
         since=since,
@@ -58,3 +59,7 @@ def build_options(
         concurrency=max(1, concurrency),
         requests_per_second=requests_per_second or None,
     )
+    if resweep_days:  # the weekly re-sweep: a wider re-read of recent orders, every other stream as usual
+        wider = timedelta(days=resweep_days)
+        options = replace(options, resweep=wider, resweep_with_refunds_endpoint=wider)
+    return options
