@@ -1,0 +1,1 @@
+"""Tests of the schedules, sensors and concurrency limits."""
