@@ -203,10 +203,10 @@ FROM arrivals a JOIN h_days d ON d.customer_key = a.customer_key AND d.day = a.p
 
 _EARN = "round(lo.basis * lo.cashback_percent / 100, 2)"
 
-# The entries the candidate orders call for that the ledger does not have yet: one earn per order, one
-# clawback per refund. An anti-join rather than ON CONFLICT DO NOTHING (a speculative insertion per row costs
-# seconds over a million); the unique entry key still makes writing one twice impossible, and the sync's
-# advisory lock keeps two syncs of a shop from racing to it.
+# The entries the candidate orders (`scoped`: the changed ones, or all) call for that the ledger does not have
+# yet: one earn per order, one clawback per refund. An anti-join rather than ON CONFLICT DO NOTHING (a
+# speculative insertion per row costs seconds over a million); the unique entry key still makes writing one
+# twice impossible, and the sync's advisory lock keeps two syncs of a shop from racing to it.
 WRITE_ENTRIES = (
     f"""
     WITH added AS (
@@ -214,8 +214,8 @@ WRITE_ENTRIES = (
                                              basis, cashback_percent, source, run_id)
         SELECT :shop, 'earn:' || lo.order_id, lo.customer_key, 'earn', lo.order_id, {_EARN}, lo.paid_date,
                lo.basis, lo.cashback_percent, :source, :run_id
-        FROM cur c JOIN loyalty.orders lo ON lo.shop_key = :shop AND lo.order_id = c.order_id
-        WHERE {_EARN} > 0 AND NOT EXISTS (SELECT 1 FROM loyalty.cashback_ledger e
+        FROM loyalty.orders lo /*changed lo*/
+        WHERE lo.shop_key = :shop AND {_EARN} > 0 AND NOT EXISTS (SELECT 1 FROM loyalty.cashback_ledger e
                                           WHERE e.shop_key = :shop AND e.entry_key = 'earn:' || lo.order_id)
         RETURNING customer_key, kind, amount
     )
@@ -224,8 +224,8 @@ WRITE_ENTRIES = (
     f"""
     WITH orders AS (
         SELECT lo.order_id, lo.customer_key, lo.basis, {_EARN} AS earn
-        FROM cur c JOIN loyalty.orders lo ON lo.shop_key = :shop AND lo.order_id = c.order_id
-        WHERE c.refunds > 0 AND lo.basis > 0
+        FROM loyalty.orders lo /*changed lo*/
+        WHERE lo.shop_key = :shop AND lo.refunds > 0 AND lo.basis > 0
     ), cumulative AS (
         SELECT o.customer_key, x.order_id, x.refund_id, x.created_at, x.refund_date, x.refunded_cum,
                round(o.earn * x.refunded_cum / o.basis, 2) AS clawed_cum
@@ -320,17 +320,13 @@ METRICS = (
     """
     INSERT INTO loyalty.tier_placements (shop_key, customer_key, tier, tier_rank, cashback_percent, period_spend, since,
                                          next_review, evaluated_on)
-    SELECT :shop, s.customer_key, (CAST(:tier_names AS text[]))[r.rank], r.rank, (CAST(:rates AS numeric[]))[r.rank],
-           s.period_spend, ch.since, nx.day, :today
-    FROM loyalty.customer_spend s
-    JOIN dirty_customers dc ON dc.customer_key = s.customer_key
-    CROSS JOIN LATERAL (SELECT greatest(width_bucket(s.period_spend, CAST(:thresholds AS numeric[])), 1) AS rank) r
-    LEFT JOIN (SELECT customer_key, max(change_date) AS since FROM loyalty.tier_changes t
-               WHERE t.shop_key = :shop AND t.customer_key IN (SELECT customer_key FROM dirty_customers)
-               GROUP BY customer_key) ch ON ch.customer_key = s.customer_key
-    LEFT JOIN (SELECT customer_key, min(day) AS day FROM h_days WHERE day > :today GROUP BY customer_key) nx
-           ON nx.customer_key = s.customer_key
-    WHERE s.shop_key = :shop
+    SELECT :shop, d.customer_key, (CAST(:tier_names AS text[]))[r.rank], r.rank, (CAST(:rates AS numeric[]))[r.rank],
+           coalesce(n.spend, 0), d.since, d.next_review, :today
+    FROM (SELECT customer_key, max(day) FILTER (WHERE day <= :today AND rank <> prev_rank) AS since,
+                 min(day) FILTER (WHERE day > :today) AS next_review
+          FROM h_days GROUP BY customer_key) d
+    LEFT JOIN h_now n ON n.customer_key = d.customer_key
+    CROSS JOIN LATERAL (SELECT coalesce(n.rank, 1) AS rank) r
     """,
 )
 

@@ -249,7 +249,7 @@ def _run(
         if full:
             run("orders", "ANALYZE loyalty.orders")
         if mode == "sync":
-            run("ledger", *sql.WRITE_ENTRIES)
+            run("ledger", *(scoped(statement, full=full) for statement in sql.WRITE_ENTRIES))
             if reconcile:
                 if full:
                     run("ledger", "ANALYZE loyalty.cashback_ledger")
