@@ -327,6 +327,26 @@ def status(shop: str | None, watch: bool, interval: float) -> None:
         show_status(warehouse_engine(), shop)
 
 
+# ---------------------------------------------------------------- webhooks
+
+
+@main.group()
+def webhooks() -> None:
+    """The webhook receiver: WooCommerce and TikTok Shop deliveries into ops.webhook_inbox (docs/webhooks.md)."""
+
+
+@webhooks.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0: all).")
+@click.option("--port", default=8787, show_default=True, help="Port to listen on.")
+@_clean_errors
+def webhooks_serve(host: str, port: int) -> None:
+    """Receive webhooks at POST /webhooks/<woocommerce|tiktok_shop>/<shop_key> until Ctrl-C."""
+    from storepipe.warehouse.engine import warehouse_engine
+    from storepipe.webhooks.server import serve
+
+    serve(warehouse_engine(), host=host, port=port)
+
+
 # ---------------------------------------------------------------- dev
 
 

@@ -103,6 +103,8 @@ def show_status(engine: sa.Engine, shop_key: str | None = None) -> None:
             console.print(f"{r.shop_key}: last sync {summary_line(r.summary)}")
     for line in marts_lines(engine, [s.key for s in shops]):
         console.print(line)
+    for line in inbox_lines(engine, [s.key for s in shops]):
+        console.print(line)
 
 
 def marts_lines(engine: sa.Engine, shop_keys: list[str]) -> list[str]:
@@ -118,6 +120,19 @@ def marts_lines(engine: sa.Engine, shop_keys: list[str]) -> list[str]:
         f"{key}: marts refreshed {refreshed:%Y-%m-%d %H:%M} UTC, counting {', '.join(groups or ['paid', 'refunded'])} "
         f"orders by their {basis or 'created'} date"
         for key, refreshed, groups, basis in rows
+    ]
+
+
+def inbox_lines(engine: sa.Engine, shop_keys: list[str]) -> list[str]:
+    """The webhook backlog of each shop that has one: deliveries waiting for a run, and how long the oldest has."""
+    from storepipe.webhooks.inbox import backlog
+
+    now = datetime.now(UTC)
+    return [
+        f"{b.shop_key}: {b.pending:,} webhook deliveries pending"
+        + (f", oldest {_eta((now - b.oldest_pending).total_seconds())} ago" if b.oldest_pending else "")
+        + (f", {b.claimed:,} being applied" if b.claimed else "")
+        for b in backlog(engine, shop_keys)
     ]
 
 

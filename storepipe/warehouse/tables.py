@@ -123,3 +123,28 @@ tiktok_shop_raw = {
     entity: raw_table(f"tiktok_shop_{entity}", id_type=sa.Text, modified="modified_at")
     for entity in TIKTOK_SHOP_ENTITIES
 }
+
+INBOX_STATUSES = ("pending", "claimed", "applied", "failed", "ignored")
+
+# Verified webhook deliveries until a run applies them (migration 0007; storepipe.webhooks.inbox).
+webhook_inbox = sa.Table(
+    "webhook_inbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("shop_key", sa.Text, sa.ForeignKey("ops.shops.shop_key"), nullable=False),
+    sa.Column("platform", sa.Text, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("delivery_id", sa.Text, nullable=False),
+    sa.Column("resource_id", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("claimed_at", sa.DateTime(timezone=True)),
+    sa.Column("applied_at", sa.DateTime(timezone=True)),
+    sa.Column("run_id", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("shop_key", "delivery_id", name="webhook_inbox_one_per_delivery"),
+    sa.CheckConstraint(f"status IN {INBOX_STATUSES!r}", name="webhook_inbox_status_check"),
+    schema="ops",
+)

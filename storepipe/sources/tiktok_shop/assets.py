@@ -12,8 +12,10 @@ from storepipe.sources.lane import SyncMode, SyncWindow
 from storepipe.sources.tiktok_shop.importer import finish_sync, run_stage
 from storepipe.sources.tiktok_shop.streams import STAGES, Stage
 from storepipe.sources.tiktok_shop.sync import TikTokSyncOptions
+from storepipe.sources.tiktok_shop.webhooks import apply_inbox_run
 from storepipe.sources.windows import window_start
 from storepipe.warehouse.tables import tiktok_shop_raw
+from storepipe.webhooks.apply import inbox_job, is_inbox_run
 
 PREFIX = "tiktok_shop"
 partitions = PLATFORMS[PREFIX].partitions
@@ -97,13 +99,16 @@ def model(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, tiktok_shop_sync: TikTokShopSync
 ) -> dg.MaterializeResult:
     shop = lane.shop_for(context, warehouse, PREFIX)
-    summary = finish_sync(
-        warehouse.engine(),
-        shop,
-        rebuild=SyncMode(tiktok_shop_sync.mode) is SyncMode.full,
-        run_id=context.run.run_id,
-        report=context.log.info,
-    )
+    if is_inbox_run(context):  # a tiktok_shop_webhook_apply run: refetch what the notifications name, no sync
+        summary = apply_inbox_run(warehouse.engine(), shop, run_id=context.run.run_id, report=context.log.info)
+    else:
+        summary = finish_sync(
+            warehouse.engine(),
+            shop,
+            rebuild=SyncMode(tiktok_shop_sync.mode) is SyncMode.full,
+            run_id=context.run.run_id,
+            report=context.log.info,
+        )
     return dg.MaterializeResult(
         metadata={"dagster/row_count": summary["orders_mapped"], **{k: v for k, v in summary.items() if v is not None}}
     )
@@ -118,10 +123,12 @@ shop_sync_job = dg.define_asset_job(
     description="Carries one TikTok shop (a partition) through the nine import stages, the core model and the marts.",
 )
 
+webhook_apply_job = inbox_job(PREFIX, model.key)
+
 
 def definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[*stage_assets, model, marts],
-        jobs=[shop_sync_job],
+        jobs=[shop_sync_job, webhook_apply_job],
         resources={"tiktok_shop_sync": TikTokShopSync()},
     )

@@ -11,7 +11,9 @@ from storepipe.sources.lane import SyncMode, SyncWindow
 from storepipe.sources.woocommerce.importer import finish_sync, run_stream
 from storepipe.sources.woocommerce.options import build_options
 from storepipe.sources.woocommerce.streams import STREAMS, Stream
+from storepipe.sources.woocommerce.webhooks import apply_inbox_run
 from storepipe.warehouse.tables import woocommerce_raw
+from storepipe.webhooks.apply import inbox_job, is_inbox_run
 
 PREFIX = "woocommerce"
 partitions = PLATFORMS["woocommerce"].partitions
@@ -91,13 +93,16 @@ def model(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, woocommerce_sync: WooCommerceSync
 ) -> dg.MaterializeResult:
     shop = shop_for(context, warehouse)
-    summary = finish_sync(
-        warehouse.engine(),
-        shop,
-        rebuild=SyncMode(woocommerce_sync.mode) is SyncMode.full,
-        run_id=context.run.run_id,
-        report=context.log.info,
-    )
+    if is_inbox_run(context):  # a woocommerce_webhook_apply run: the inbox's deliveries instead of a sync
+        summary = apply_inbox_run(warehouse.engine(), shop, run_id=context.run.run_id, report=context.log.info)
+    else:
+        summary = finish_sync(
+            warehouse.engine(),
+            shop,
+            rebuild=SyncMode(woocommerce_sync.mode) is SyncMode.full,
+            run_id=context.run.run_id,
+            report=context.log.info,
+        )
     return dg.MaterializeResult(
         metadata={"dagster/row_count": summary["orders_mapped"], **{k: v for k, v in summary.items() if v is not None}}
     )
@@ -113,11 +118,12 @@ shop_sync_job = dg.define_asset_job(
     description="Carries one WooCommerce shop (a partition) from import through the core model, the marts and loyalty.",
 )
 recalculate_tiers = recalculate_tiers_job(PREFIX, loyalty)
+webhook_apply_job = inbox_job(PREFIX, model.key, dg.AssetSelection.assets(loyalty))
 
 
 def definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[*stream_assets, model, marts, loyalty],
-        jobs=[shop_sync_job, recalculate_tiers],
+        jobs=[shop_sync_job, recalculate_tiers, webhook_apply_job],
         resources={"woocommerce_sync": WooCommerceSync()},
     )

@@ -59,6 +59,29 @@ def parse_gmt(value: Any) -> datetime | None:
         return None
 
 
+def raw_rows(
+    shop_key: str, stream: Stream, records: list[tuple[dict[str, Any], int | None]]
+) -> tuple[list[tuple], list[tuple[dict, str]]]:
+    """Raw rows (RAW_COLUMNS) as delivered, from the API or a webhook. Only a record without a usable id cannot
+    be stored: it comes back in the second list with the reason, for quarantine."""
+    now = datetime.now(UTC)
+    rows: list[tuple] = []
+    bad: list[tuple[dict, str]] = []
+    for record, parent_id in records:
+        rid = record.get("id") if isinstance(record, dict) else None
+        if not isinstance(rid, int) or isinstance(rid, bool):
+            bad.append((record if isinstance(record, dict) else {"value": record}, "record has no integer id"))
+            continue
+        modified = parse_gmt(record.get("date_modified_gmt")) or parse_gmt(record.get("date_created_gmt"))
+        if parent_id is None and stream.parent and isinstance(record.get("parent_id"), int):
+            parent_id = record["parent_id"]  # store-wide /refunds carries the order id in the record
+        # When it was trashed: its modification time, so re-reading the same record changes nothing.
+        deleted = (modified or now) if record.get("status") == "trash" else None
+        payload = orjson.dumps(record).decode()
+        rows.append((shop_key, rid, parent_id, modified, payload, now, deleted))
+    return rows, bad
+
+
 def _ranges(pages: set[int]) -> list[list[int]]:
     """Completed pages as [first, last] ranges: a 2,500-page sweep checkpoints in a few bytes."""
     out: list[list[int]] = []
@@ -515,23 +538,7 @@ class StreamSync:
         self.progress.advance(len(records))
 
     def _rows(self, records: list[tuple[dict[str, Any], int | None]]) -> tuple[list[tuple], list[tuple[dict, str]]]:
-        """Raw rows as delivered. Only a record without a usable id cannot be stored: it is quarantined."""
-        now = datetime.now(UTC)
-        rows: list[tuple] = []
-        bad: list[tuple[dict, str]] = []
-        for record, parent_id in records:
-            rid = record.get("id") if isinstance(record, dict) else None
-            if not isinstance(rid, int) or isinstance(rid, bool):
-                bad.append((record if isinstance(record, dict) else {"value": record}, "record has no integer id"))
-                continue
-            modified = parse_gmt(record.get("date_modified_gmt")) or parse_gmt(record.get("date_created_gmt"))
-            if parent_id is None and self.stream.parent and isinstance(record.get("parent_id"), int):
-                parent_id = record["parent_id"]  # store-wide /refunds carries the order id in the record
-            # When it was trashed: its modification time, so re-reading the same record changes nothing.
-            deleted = (modified or now) if record.get("status") == "trash" else None
-            payload = orjson.dumps(record).decode()
-            rows.append((self.shop.key, rid, parent_id, modified, payload, now, deleted))
-        return rows, bad
+        return raw_rows(self.shop.key, self.stream, records)
 
     def _gap_check(self, sweep: Sweep, state: dict[str, Any], in_progress: dict[str, Any]) -> None:
         """List every id of the sweep cheaply and fetch any that raw lacks (pages shifted under a deletion)."""
