@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
@@ -35,6 +37,23 @@ def mark_synced(engine: sa.Engine, shop_key: str) -> None:
             ),
             {"k": shop_key},
         )
+
+
+def add_run(instance, shop_key: str, status: dg.DagsterRunStatus = dg.DagsterRunStatus.QUEUED) -> str:
+    """A run of the shop's sync as the webserver records it (a queued run must name its code location)."""
+    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteRepositoryOrigin
+
+    job = "woocommerce_shop_sync"
+    origin = RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("storepipe"), "__repository__").get_job_origin(job)
+    run = dg.DagsterRun(
+        job_name=job,
+        run_id=str(uuid.uuid4()),
+        status=status,
+        tags={"dagster/partition": shop_key},
+        remote_job_origin=origin,
+    )
+    instance.add_run(run)
+    return run.run_id
 
 
 @pytest.fixture
