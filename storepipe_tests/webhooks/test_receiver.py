@@ -11,30 +11,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from storepipe.shops import Shop, add_shop, set_enabled, validate_shop
+from storepipe.shops import Shop, set_enabled
 from storepipe.sources.tiktok_shop.signing import webhook_signature
 from storepipe.sources.woocommerce.webhooks import signature
 from storepipe.webhooks.app import MAX_BODY
-from storepipe_tests.webhooks.conftest import inbox_rows
+from storepipe_tests.webhooks.conftest import APP_KEY, APP_SECRET, WOO_SECRET, inbox_rows
 
-WOO_SECRET = "whsec_wshop_do_not_log"
-APP_KEY, APP_SECRET = "tts_app_key_x", "tts_app_secret_do_not_log"
 ORDER = {"id": 727, "status": "processing", "total": "29.35", "date_modified_gmt": "2026-11-27T10:00:00"}
-
-
-@pytest.fixture
-def shops(engine: sa.Engine, instance) -> dict[str, Shop]:
-    os.environ.update(WSHOP_KEY="ck_w", WSHOP_SECRET="cs_w", WSHOP_WEBHOOK_SECRET=WOO_SECRET)
-    os.environ.update(TSHOP_KEY=APP_KEY, TSHOP_SECRET=APP_SECRET)
-    woo = validate_shop(
-        platform="woocommerce", key="wshop", url="https://w.example", timezone="UTC", currency="EUR",
-        credentials_env="WSHOP",
-    )  # fmt: skip
-    tts = validate_shop(
-        platform="tiktok_shop", key="tshop", url="https://t.example", timezone="UTC", currency="USD",
-        credentials_env="TSHOP",
-    )  # fmt: skip
-    return {"woocommerce": add_shop(engine, instance, woo), "tiktok_shop": add_shop(engine, instance, tts)}
 
 
 def woo_post(
