@@ -98,13 +98,40 @@ def show_status(engine: sa.Engine, shop_key: str | None = None) -> None:
     render_shops(shops, console)
     rows = _progress_rows(engine, shop_key)
     render_progress(rows, console)
-    for r in rows:
-        if r.entity == "model" and r.summary:
-            console.print(f"{r.shop_key}: last sync {summary_line(r.summary)}")
+    for line in sync_lines(shops, rows):
+        console.print(line)
     for line in marts_lines(engine, [s.key for s in shops]):
         console.print(line)
     for line in inbox_lines(engine, [s.key for s in shops]):
         console.print(line)
+
+
+def sync_lines(shops: list[Shop], rows: list[sa.Row], now: datetime | None = None) -> list[str]:
+    """Per shop: the last sync (when it finished, how it stands, its summary) and the next scheduled one."""
+    from storepipe.automation.timing import TWICE_DAILY, next_tick
+
+    upcoming = f"next sync {next_tick(TWICE_DAILY, now or datetime.now(UTC)):%Y-%m-%d %H:%M} UTC"
+    by_shop: dict[str, list[sa.Row]] = {}
+    for r in rows:
+        by_shop.setdefault(r.shop_key, []).append(r)
+    lines = []
+    for shop in shops:
+        plan = upcoming if shop.enabled else "disabled, no scheduled syncs"
+        own = by_shop.get(shop.key, [])
+        model = next((r for r in own if r.entity == "model"), None)
+        # A later sync that failed or is running leaves the model row of the previous one: say so.
+        failed = [r.entity for r in own if r.status == "Failed"]
+        running = any(r.status in ("Running", "Paused") for r in own)
+        state = f"Failed in {', '.join(failed)}" if failed else "Running" if running else None
+        if model is None or model.finished_at is None:
+            lines.append(f"{shop.key}: never synced{f' ({state})' if state else ''}; {plan}")
+            continue
+        summary = f", {summary_line(model.summary)}" if model.summary else ""
+        lines.append(
+            f"{shop.key}: last sync {model.finished_at:%Y-%m-%d %H:%M} UTC {model.status}{summary}"
+            f"{f'; now {state}' if state else ''}; {plan}"
+        )
+    return lines
 
 
 def marts_lines(engine: sa.Engine, shop_keys: list[str]) -> list[str]:

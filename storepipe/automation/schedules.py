@@ -28,11 +28,9 @@ from typing import Any
 import dagster as dg
 
 from storepipe.automation.lanes import LANES, Lane, ShopRow, enabled_shops, with_partitions
+from storepipe.automation.timing import TIMEZONE, TWICE_DAILY, WEEKLY
 from storepipe.resources import WarehouseResource
 
-TWICE_DAILY = "0 2,14 * * *"
-WEEKLY = "0 3 * * 0"  # Sundays 03:00 UTC: after the 02:00 sync, far from the 14:00 one
-TIMEZONE = "UTC"
 LOOKBACK_HOURS = 72
 RESWEEP_DAYS = 35  # TikTok settles orders up to 31 days after delivery (research §6)
 
@@ -127,15 +125,3 @@ def resweep_schedule(lane: Lane) -> dg.ScheduleDefinition:
 SYNC_SCHEDULES = {lane.platform: sync_schedule(lane) for lane in LANES}
 RESWEEP_SCHEDULES = {lane.platform: resweep_schedule(lane) for lane in LANES}
 SCHEDULES = [*SYNC_SCHEDULES.values(), *RESWEEP_SCHEDULES.values()]
-
-
-def next_tick(cron: str, after: datetime) -> datetime:
-    """The first tick of a cron (UTC) strictly after `after`."""
-    # Dagster's own iterator, so `storepipe status` agrees with the daemon (dagster is pinned exactly).
-    from dagster._utils.schedules import cron_string_iterator
-
-    ticks = cron_string_iterator(after.timestamp(), cron, TIMEZONE)
-    for tick in ticks:
-        if tick.timestamp() > after.timestamp():
-            return tick.astimezone(UTC)
-    raise ValueError(f"cron {cron!r} has no next tick")

@@ -10,13 +10,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from storepipe.automation.schedules import (
-    RESWEEP_SCHEDULES,
-    SYNC_SCHEDULES,
-    TWICE_DAILY,
-    WEEKLY,
-    next_tick,
-)
+from storepipe.automation.schedules import RESWEEP_SCHEDULES, SYNC_SCHEDULES
+from storepipe.automation.timing import TWICE_DAILY, WEEKLY, next_tick
 from storepipe.definitions import defs
 from storepipe.resources import WarehouseResource
 from storepipe.shops import PLATFORMS
