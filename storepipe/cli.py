@@ -394,9 +394,11 @@ def dev(port: int, host: str, demo: bool, demo_port: int, demo_orders: int) -> N
     click.echo(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={env['DAGSTER_HOME']}); Ctrl-C stops it")
     children.append(subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=_default_signals, start_new_session=True))
     if demo:
-        import threading
-
-        threading.Thread(target=_import_demo_when_up, args=(host, port), daemon=True).start()
+        # The demo's first import is the new-shop sensor's (RUNNING by default): queueing one here as well
+        # raced it and imported the demo shop twice.
+        click.echo(
+            f"demo: shop {DEMO_SHOP!r} is imported by woocommerce_new_shop_sensor; watch http://{host}:{port}/runs"
+        )
 
     stopping = False
 
@@ -419,52 +421,6 @@ def dev(port: int, host: str, demo: bool, demo_port: int, demo_orders: int) -> N
 
 DEMO_SHOP = "demo"
 DEMO_CREDENTIALS_PREFIX = "STOREPIPE_DEMO"
-
-
-def _import_demo_when_up(host: str, port: int, timeout: float = 180.0) -> None:
-    """Queue the demo shop's first import through the webserver, so a newcomer watches it run in the UI."""
-    import requests
-    import sqlalchemy as sa
-    from dagster_graphql import DagsterGraphQLClient
-
-    from storepipe.warehouse import tables
-    from storepipe.warehouse.engine import warehouse_engine
-
-    with warehouse_engine().connect() as conn:
-        done = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(tables.sync_progress)
-            .where(tables.sync_progress.c.shop_key == DEMO_SHOP, tables.sync_progress.c.entity == "model")
-        ).scalar_one()
-    if done:
-        return  # imported by an earlier `storepipe dev --demo`; the schedules keep it fresh
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://{host}:{port}/server_info", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        time.sleep(1)
-    else:
-        click.echo("demo: the webserver did not come up; run `storepipe import demo` yourself", err=True)
-        return
-    client = DagsterGraphQLClient(host, port_number=port)
-    for _ in range(30):  # the code location may still be loading
-        try:
-            run_id = client.submit_job_execution(
-                "woocommerce_shop_sync",
-                repository_location_name="storepipe",
-                repository_name="__repository__",
-                tags={"dagster/partition": DEMO_SHOP, "storepipe/trigger": "demo"},
-                run_config={"resources": {"woocommerce_sync": {"config": {"mode": "full"}}}},
-            )
-        except Exception:  # DagsterGraphQLClientError while the code location is still loading
-            time.sleep(2)
-            continue
-        click.echo(f"demo: importing shop {DEMO_SHOP!r} (run {run_id}); watch it at http://{host}:{port}/runs/{run_id}")
-        return
-    click.echo("demo: could not queue the import; run `storepipe import demo` yourself", err=True)
 
 
 def _start_demo_shop(port: int, orders: int) -> subprocess.Popen[bytes]:
