@@ -32,9 +32,10 @@ Rules decided once here (docs/tiktok_shop.md "## Model" says the same for analys
 - Customers: 'id:<user_id>' (TikTok always identifies the buyer); buyer_email (a relay address) as delivered,
   normalized lower(trim()); 'email:<email>' only for an order without user_id.
 - Refunds: a return whose status is RETURN_OR_REFUND_REQUEST_COMPLETE (the refund is done; earlier states can
-  still be rejected or cancelled) and a completed cancellation that gave money back (a cancellation after
-  payment refunds everything); dated at the record's update_time (its completion), amounts positive. Refund
-  lines are return / cancel line items (one unit each) pointing at the order line of their sku_id.
+  still be rejected or cancelled) and a completed cancellation (a cancellation after payment refunds
+  everything), when they gave money back (a replacement gives none); dated at the record's update_time (its
+  completion), amounts positive. Refund lines are return / cancel line items (one unit each) pointing at the
+  order line of their sku_id.
 - Finance: core.statements from statements; core.settlements from statement transactions (order_id NULL for
   order-less adjustments; an adjustment's adjustment_order_id links it to its order), each with its fee
   components `fees` = the non-zero FEE_COMPONENTS of fee_amount plus `other_fees`, the rest of fee_amount, so
@@ -310,13 +311,10 @@ ON CONFLICT (shop_key, variation_key) DO NOTHING
 # ------------------------------------------------------------------------------------------------ refunds
 
 # (raw entity, line items key, whether the record has refunded money): returns and cancellations map alike.
+_GAVE_MONEY = " AND core.try_numeric(r.payload->'refund_amount'->>'refund_total') > 0"  # not a replacement
 _REFUND_SOURCES = {
-    "returns": ("return_line_items", f"r.payload->>'return_status' = '{RETURN_COMPLETE}'"),
-    "cancellations": (
-        "cancel_line_items",
-        f"r.payload->>'cancel_status' = '{CANCELLATION_COMPLETE}'"
-        " AND core.try_numeric(r.payload->'refund_amount'->>'refund_total') > 0",
-    ),
+    "returns": ("return_line_items", f"r.payload->>'return_status' = '{RETURN_COMPLETE}'{_GAVE_MONEY}"),
+    "cancellations": ("cancel_line_items", f"r.payload->>'cancel_status' = '{CANCELLATION_COMPLETE}'{_GAVE_MONEY}"),
 }
 
 
