@@ -10,6 +10,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from storepipe.emulators.tiktok_shop.config import DAY
+from storepipe.emulators.tiktok_shop.render import payment, render_order
 from storepipe.emulators.tiktok_shop.store import TikTokStore
 from storepipe.marts.checks import CHECKS, run_checks
 from storepipe.marts.factory import mart_assets
@@ -187,3 +188,25 @@ def test_only_the_tiktok_lane_gets_the_pnl_marts() -> None:
     checks = {key.name for key in tiktok.check_keys}
     assert {c.name for c in PNL_CHECKS} <= checks
     assert not {c.name for c in PNL_CHECKS} & {key.name for key in plain.check_keys}
+
+
+def test_shared_marts_read_tiktok_orders(engine: sa.Engine, tt_shop: Shop, store: TikTokStore) -> None:
+    """Net sales of the shared marts are what buyers paid for products (both discounts off) less refunds."""
+    refreshed(engine, tt_shop, store)
+    counted = {
+        o.id: Decimal(payment(o, "USD")["sub_total"])
+        for o in store.orders
+        if render_order(o, store.now, store.config)["status"] not in ("UNPAID", "CANCELLED")
+    }
+    refunds = dict(q(engine, "SELECT order_id, sum(amount) FROM core.refunds GROUP BY 1"))
+    expected = sum(counted.values()) - sum(v for k, v in refunds.items() if k in counted)
+    assert q(engine, "SELECT sum(orders), sum(net_sales) FROM marts.daily_summary WHERE book = 'order_date'") == [
+        (len(counted), expected)
+    ]
+    # An item auctioned in several sessions sells as one product.
+    units = q(
+        engine,
+        "SELECT p.name, sum(s.units) FROM marts.product_sales s JOIN core.products p USING (shop_key, product_key) "
+        "WHERE p.type = 'auction' GROUP BY p.name ORDER BY 2 DESC LIMIT 1",
+    )
+    assert units and units[0][1] > 1
