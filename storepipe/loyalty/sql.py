@@ -18,6 +18,8 @@ Every statement gets :shop, :today and the program's parameters (see sync.params
 
 from __future__ import annotations
 
+from storepipe.loyalty.program import ANNUAL_DAYS
+
 # Orders that identify nobody are sales of no customer, as in the marts (storepipe.marts.facts).
 _CUSTOMER = "CASE WHEN o.customer_key IS NULL OR o.customer_key = 'email:' THEN NULL ELSE o.customer_key END"
 
@@ -112,6 +114,18 @@ TAKE_IN = (
     )
     INSERT INTO dirty_customers SELECT DISTINCT customer_key FROM gone ON CONFLICT DO NOTHING
     """,
+    # Orders gone from core altogether (the model drops an order that fails its checks) leave too.
+    """
+    WITH gone AS (
+        DELETE FROM loyalty.orders lo
+        WHERE lo.shop_key = :shop AND (:full OR lo.order_id IN (SELECT order_id FROM changed_orders))
+          AND NOT EXISTS (SELECT 1 FROM cur c WHERE c.order_id = lo.order_id)
+        RETURNING lo.order_id, lo.customer_key
+    ), noted AS (
+        INSERT INTO left_orders SELECT order_id, customer_key FROM gone
+    )
+    INSERT INTO dirty_customers SELECT DISTINCT customer_key FROM gone ON CONFLICT DO NOTHING
+    """,
     """
     WITH moved AS (
         UPDATE loyalty.orders lo
@@ -165,13 +179,14 @@ HISTORY = (
     WITH refunds AS (
         SELECT o.customer_key, o.order_id, greatest(r.refund_date, o.paid_date) AS day, r.refunded
         FROM h_refunds r JOIN h_orders o ON o.order_id = r.order_id
-        WHERE r.refunded <> 0 AND (NOT :annual OR greatest(r.refund_date, o.paid_date) < o.paid_date + {1 + 365})
+        WHERE r.refunded <> 0
+          AND (NOT :annual OR greatest(r.refund_date, o.paid_date) < o.paid_date + {ANNUAL_DAYS + 1})
     ), events AS (
         SELECT customer_key, paid_date AS day, basis AS delta, 1 AS kind FROM h_orders
         UNION ALL
         SELECT customer_key, day, -refunded, 2 FROM refunds
         UNION ALL
-        SELECT o.customer_key, o.paid_date + {1 + 365}, -(o.basis - coalesce(r.refunded, 0)), 4
+        SELECT o.customer_key, o.paid_date + {ANNUAL_DAYS + 1}, -(o.basis - coalesce(r.refunded, 0)), 4
         FROM h_orders o LEFT JOIN (SELECT order_id, sum(refunded) AS refunded FROM refunds GROUP BY order_id) r
              ON r.order_id = o.order_id
         WHERE :annual
@@ -188,7 +203,8 @@ HISTORY = (
     FROM ranked
     """,
     "CREATE UNIQUE INDEX ON h_days (customer_key, day)",
-    "ANALYZE h_orders; ANALYZE h_days",
+    "ANALYZE h_orders",
+    "ANALYZE h_days",
 )
 
 # Arriving orders get the rate of the tier the customer held at the end of the day before they were paid,

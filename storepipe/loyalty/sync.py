@@ -181,6 +181,9 @@ def _run(
     with engine.begin() as conn:
         lock_shop(conn, shop.key)
         conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))  # as the marts: sorts of a million rows stay in memory
+        # Index probes from a few thousand changed orders beat scanning 2.5M order lines; with the default
+        # random_page_cost (4, spinning disks) the planner scans (measured: 0.8 s vs 0.1 s for 1 % of 1M).
+        conn.execute(sa.text("SET LOCAL random_page_cost = 1.1"))
         program = get_program(conn, shop.key)
         if program is None:
             result.program = False
@@ -213,6 +216,7 @@ def _run(
             "run_id": run_id,
             "source": "reconcile" if reconcile else "sync",
             "reconcile": reconcile,
+            "full": full,
             "last_change": state[0] if state and not full else 0,
             "high_change": high,
         }

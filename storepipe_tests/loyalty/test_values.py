@@ -286,3 +286,23 @@ def test_a_shop_without_a_program_is_left_alone(engine: sa.Engine, shop: Shop) -
     assert (result.program, result.entries_written) == (False, 0)
     assert rows(engine, "SELECT count(*) FROM loyalty.sync_runs") == [(0,)]
     assert all(o.passed for o in run_checks(engine, shop))
+
+
+def test_an_order_that_leaves_core_is_reversed_by_reconcile(engine: sa.Engine, shop: Shop) -> None:
+    load(engine, shop, [order(95, 7, "2026-06-01 12:00", ["100.00"]), order(96, 7, "2026-06-02 12:00", ["10.00"])])
+    sync(engine, shop)
+    broken = order(95, 7, "2026-06-01 12:00", ["100.00"]) | {"total": "n/a"}  # the model quarantines it
+    load(engine, shop, [broken])
+    result = sync(engine, shop)
+    assert (result.orders_left, result.entries_written) == (1, 0)
+    assert result.discrepancies == {"loyalty_orders": 1, "orders": 1}
+    assert rows(engine, "SELECT entity, source_id, reason FROM loyalty.discrepancies WHERE resolved_at IS NULL "
+                        "ORDER BY 1") == [
+        ("loyalty_orders", "95", "order earned cashback but is no longer paid: run a sync with reconcile_ledger"),
+        ("orders", "95", "total is missing or not a number: n/a"),
+    ]  # fmt: skip
+    assert placements(engine)["id:7"][1] == D("10.00")
+    fixed = sync(engine, shop, reconcile_ledger=True)
+    assert (fixed.entries, fixed.discrepancies) == ({"correction": 1}, {"orders": 1})
+    assert ledger(engine)[-1] == ("correction:95:id:7:1", "id:7", "correction", D("-2.00"))
+    assert rows(engine, "SELECT balance FROM loyalty.balances") == [(D("0.50"),)]  # order 96: Silver, 5 % of 10.00
