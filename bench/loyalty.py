@@ -15,6 +15,7 @@ Targets (issue 7): ledger and tiers from scratch <= 60 s; after 1 % of orders ch
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import date
@@ -134,6 +135,11 @@ def main() -> None:
         print("\n".join(lines_out))
     else:
         append_results("Loyalty (sync_shop over core, one transaction)", lines_out)
+    engine.dispose()
+    if not os.environ.get("STOREPIPE_DATABASE_URL"):  # the temporary embedded server (1M orders: several GB)
+        from storepipe.warehouse.server import stop_embedded
+
+        stop_embedded(settings.home / "pgdata")
 
 
 if __name__ == "__main__":

@@ -126,20 +126,23 @@ TAKE_IN = (
     )
     INSERT INTO dirty_customers SELECT DISTINCT customer_key FROM gone ON CONFLICT DO NOTHING
     """,
+    # Synced orders whose loyalty fields changed (most candidates of a reconcile have not), then follow core.
     """
-    WITH moved AS (
-        UPDATE loyalty.orders lo
-        SET customer_key = c.customer_key, paid_at = c.paid_at, paid_date = c.paid_date, basis = c.basis,
-            refunded_basis = c.refunded_basis, refunds = c.refunds, synced_at = now()
-        FROM cur c, loyalty.orders old_row
-        WHERE lo.shop_key = :shop AND lo.order_id = c.order_id AND c.eligible
-          AND old_row.shop_key = lo.shop_key AND old_row.order_id = lo.order_id
-          AND (lo.customer_key, lo.paid_at, lo.paid_date, lo.basis, lo.refunded_basis, lo.refunds)
-              IS DISTINCT FROM (c.customer_key, c.paid_at, c.paid_date, c.basis, c.refunded_basis, c.refunds)
-        RETURNING old_row.customer_key AS old_key, lo.customer_key AS new_key
-    )
-    INSERT INTO dirty_customers SELECT old_key FROM moved UNION SELECT new_key FROM moved ON CONFLICT DO NOTHING
+    CREATE TEMP TABLE moved ON COMMIT DROP AS
+    SELECT c.order_id, c.customer_key, c.paid_at, c.paid_date, c.basis, c.refunded_basis, c.refunds,
+           lo.customer_key AS old_key
+    FROM cur c JOIN loyalty.orders lo ON lo.shop_key = :shop AND lo.order_id = c.order_id
+    WHERE c.eligible
+      AND (lo.customer_key, lo.paid_at, lo.paid_date, lo.basis, lo.refunded_basis, lo.refunds)
+          IS DISTINCT FROM (c.customer_key, c.paid_at, c.paid_date, c.basis, c.refunded_basis, c.refunds)
     """,
+    """
+    UPDATE loyalty.orders lo
+    SET customer_key = m.customer_key, paid_at = m.paid_at, paid_date = m.paid_date, basis = m.basis,
+        refunded_basis = m.refunded_basis, refunds = m.refunds, synced_at = now()
+    FROM moved m WHERE lo.shop_key = :shop AND lo.order_id = m.order_id
+    """,
+    "INSERT INTO dirty_customers SELECT old_key FROM moved UNION SELECT customer_key FROM moved ON CONFLICT DO NOTHING",
     """
     INSERT INTO arrivals
     SELECT c.order_id, c.customer_key, c.paid_at, c.paid_date, c.basis, c.refunded_basis, c.refunds
