@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -344,7 +345,9 @@ def webhooks_serve(host: str, port: int) -> None:
     from storepipe.warehouse.engine import warehouse_engine
     from storepipe.webhooks.server import serve
 
-    serve(warehouse_engine(), host=host, port=port)
+    # uvicorn re-raises Ctrl-C after its graceful shutdown: that is a clean stop (exit 0), not click's "Aborted!".
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(warehouse_engine(), host=host, port=port)
 
 
 # ---------------------------------------------------------------- dev
