@@ -11,10 +11,12 @@ import dagster as dg
 import sqlalchemy as sa
 
 from storepipe.definitions import defs
+from storepipe.loyalty.program import LoyaltyProgram, set_program
 from storepipe.resources import WarehouseResource
 from storepipe.settings import Settings
+from storepipe.shops import Shop
 from storepipe.sources.woocommerce.assets import loyalty as woocommerce_loyalty
-from storepipe_tests.loyalty.shop import SHOP_KEY, TZ, load, order, refund, register, rows
+from storepipe_tests.loyalty.shop import PROGRAM, SHOP_KEY, TZ, load, order, refund, register, rows
 
 
 def days_ago(days: int) -> str:
@@ -96,3 +98,26 @@ def test_recalculate_tiers_job_and_shop_sync_job_selection(
     assert rows(engine, "SELECT mode, entries_written FROM loyalty.sync_runs ORDER BY sync_id") == [
         ("sync", 1), ("recalculate_tiers", 0),
     ]  # fmt: skip
+
+
+def test_one_shop_sync_run_goes_from_import_to_loyalty(
+    engine: sa.Engine, instance: dg.DagsterInstance, woo_shop: Shop
+) -> None:
+    set_program(engine, woo_shop.key, LoyaltyProgram.from_dict(PROGRAM | {"evaluation_period": "LIFETIME"}))
+    job = defs().resolve_job_def("woocommerce_shop_sync")
+    run_config = {"resources": {"woocommerce_sync": {"config": {"mode": "full", "concurrency": 2}}}}
+    result = job.execute_in_process(instance=instance, partition_key=woo_shop.key, run_config=run_config)
+    assert result.success
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} >= KEYS
+    loyalty_checks = [c for c in result.get_asset_check_evaluations() if c.asset_key.path[1] == "loyalty"]
+    assert len(loyalty_checks) == 6 and all(c.passed for c in loyalty_checks)
+    # Every Paid order of the emulated shop with a customer earned once, at the tier held when it was paid.
+    paid = rows(engine, """
+        SELECT count(*) FROM core.orders WHERE NOT deleted AND paid_at IS NOT NULL AND customer_key <> 'email:'
+           AND status IN ('processing', 'completed', 'refunded')""")  # fmt: skip
+    assert rows(engine, "SELECT count(*) FROM loyalty.orders") == paid
+    earned = rows(engine, "SELECT count(*) FROM loyalty.cashback_ledger WHERE kind = 'earn'")
+    assert earned == rows(
+        engine, "SELECT count(*) FROM loyalty.orders WHERE round(basis * cashback_percent / 100, 2) > 0"
+    )
+    assert earned[0][0] > 100
