@@ -180,19 +180,21 @@ HISTORY = (
     f"""
     CREATE TEMP TABLE h_days ON COMMIT DROP AS
     WITH refunds AS (
-        SELECT o.customer_key, o.order_id, greatest(r.refund_date, o.paid_date) AS day, r.refunded
+        SELECT o.customer_key, greatest(r.refund_date, o.paid_date) AS day, r.refunded,
+               o.paid_date + {ANNUAL_DAYS + 1} AS expiry
         FROM h_refunds r JOIN h_orders o ON o.order_id = r.order_id
         WHERE r.refunded <> 0
           AND (NOT :annual OR greatest(r.refund_date, o.paid_date) < o.paid_date + {ANNUAL_DAYS + 1})
     ), events AS (
+        -- ANNUAL: an order leaves the period with its whole basis, and each refund counted while it was in
+        -- the period leaves with it (so together they subtract what was left); a later refund does nothing.
         SELECT customer_key, paid_date AS day, basis AS delta, 1 AS kind FROM h_orders
+        UNION ALL
+        SELECT customer_key, paid_date + {ANNUAL_DAYS + 1}, -basis, 4 FROM h_orders WHERE :annual
         UNION ALL
         SELECT customer_key, day, -refunded, 2 FROM refunds
         UNION ALL
-        SELECT o.customer_key, o.paid_date + {ANNUAL_DAYS + 1}, -(o.basis - coalesce(r.refunded, 0)), 4
-        FROM h_orders o LEFT JOIN (SELECT order_id, sum(refunded) AS refunded FROM refunds GROUP BY order_id) r
-             ON r.order_id = o.order_id
-        WHERE :annual
+        SELECT customer_key, expiry, refunded, 4 FROM refunds WHERE :annual
     ), days AS (
         SELECT customer_key, day, sum(delta) AS delta, bit_or(kind) AS kinds FROM events GROUP BY customer_key, day
     ), running AS (
