@@ -28,6 +28,11 @@ def money(expr: str) -> str:
     return f"coalesce(core.try_numeric({expr}), 0)"
 
 
+def excluded(*columns: str) -> str:
+    """The SET list of an upsert that takes the incoming row's value of each column."""
+    return ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+
+
 def changed(table: str) -> str:
     """The FROM clause of one shop's raw records fetched since :since (all of them when :since is NULL)."""
     return f"raw.{table} r WHERE r.shop_key = :shop AND (CAST(:since AS timestamptz) IS NULL OR r.fetched_at >= :since)"

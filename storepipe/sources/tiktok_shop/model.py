@@ -55,7 +55,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from storepipe.shops import Shop
-from storepipe.sources.mapping import ModelResult, changed, money, quarantine, sql_runner
+from storepipe.sources.mapping import ModelResult, changed, excluded, money, quarantine, sql_runner
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,12 @@ def _pay(field: str) -> str:
     return money(f"c.payment->>'{field}'")
 
 
+_ORDERS_UPDATED = (
+    "number", "status", "status_group", "currency", "customer_key", "customer_id", "email", "created_at",
+    "created_date", "paid_at", "paid_date", "completed_at", "modified_at", "subtotal", "discount_total",
+    "platform_discount", "shipping_total", "shipping_tax", "fee_total", "cart_tax", "total_tax", "total",
+    "item_count", "deleted", "mapped_at",
+)  # fmt: skip
 _ORDERS = f"""
 INSERT INTO core.orders AS o (
     shop_key, order_id, platform, number, status, status_group, currency, customer_key, customer_id, email,
@@ -228,15 +234,7 @@ SELECT :shop, c.id, 'tiktok_shop', c.id, c.status, {_status_group("c.status")}, 
        c.deleted_at IS NOT NULL, now()
 FROM tt_orders_checked c WHERE c.problem IS NULL
 ON CONFLICT (shop_key, order_id) DO UPDATE SET
-    number = EXCLUDED.number, status = EXCLUDED.status, status_group = EXCLUDED.status_group,
-    currency = EXCLUDED.currency, customer_key = EXCLUDED.customer_key, customer_id = EXCLUDED.customer_id,
-    email = EXCLUDED.email, created_at = EXCLUDED.created_at, created_date = EXCLUDED.created_date,
-    paid_at = EXCLUDED.paid_at, paid_date = EXCLUDED.paid_date, completed_at = EXCLUDED.completed_at,
-    modified_at = EXCLUDED.modified_at, subtotal = EXCLUDED.subtotal, discount_total = EXCLUDED.discount_total,
-    platform_discount = EXCLUDED.platform_discount, shipping_total = EXCLUDED.shipping_total,
-    shipping_tax = EXCLUDED.shipping_tax, fee_total = EXCLUDED.fee_total, cart_tax = EXCLUDED.cart_tax,
-    total_tax = EXCLUDED.total_tax, total = EXCLUDED.total, item_count = EXCLUDED.item_count,
-    deleted = EXCLUDED.deleted, mapped_at = EXCLUDED.mapped_at
+    {excluded(*_ORDERS_UPDATED)}
 """
 
 # Child rows of re-mapped orders are replaced whole: a line removed at the source disappears here too.
@@ -353,17 +351,19 @@ DELETE FROM core.refunds t USING {checked} c
 WHERE t.shop_key = :shop AND t.refund_id = c.id AND (c.problem IS NOT NULL OR NOT c.completed)
 """
 
-_REFUNDS = """
+_REFUNDS_UPDATED = (
+    "order_id", "created_at", "created_date", "amount", "reason",
+)  # fmt: skip
+_REFUNDS = f"""
 INSERT INTO core.refunds AS t (shop_key, refund_id, order_id, created_at, created_date, amount, reason)
 SELECT :shop, c.id, c.order_id, core.try_epoch(c.p->>'update_time'),
        (core.try_epoch(c.p->>'update_time') AT TIME ZONE :tz)::date,
        abs(core.try_numeric(c.p->'refund_amount'->>'refund_total')),
        NULLIF(coalesce(c.p->>'return_reason_text', c.p->>'cancel_reason_text', c.p->>'return_reason',
                        c.p->>'cancel_reason'), '')
-FROM {checked} c WHERE c.problem IS NULL AND c.completed
+FROM {{checked}} c WHERE c.problem IS NULL AND c.completed
 ON CONFLICT (shop_key, refund_id) DO UPDATE SET
-    order_id = EXCLUDED.order_id, created_at = EXCLUDED.created_at, created_date = EXCLUDED.created_date,
-    amount = EXCLUDED.amount, reason = EXCLUDED.reason
+    {excluded(*_REFUNDS_UPDATED)}
 """
 
 _REFUND_LINES = f"""
@@ -421,6 +421,10 @@ SELECT r.id, r.payload AS p, CASE
 FROM {changed("tiktok_shop_statements")}
 """
 
+_STATEMENTS_UPDATED = (
+    "statement_time", "statement_date", "currency", "settlement_amount", "revenue_amount", "fee_amount",
+    "adjustment_amount", "shipping_cost_amount", "payment_status",
+)  # fmt: skip
 _STATEMENTS = f"""
 INSERT INTO core.statements AS t (shop_key, statement_id, statement_time, statement_date, currency,
     settlement_amount, revenue_amount, fee_amount, adjustment_amount, shipping_cost_amount, payment_status)
@@ -430,10 +434,7 @@ SELECT :shop, c.id, core.try_epoch(c.p->>'statement_time'),
        {money("c.p->>'shipping_cost_amount'")}, NULLIF(c.p->>'payment_status', '')
 FROM tt_statements_checked c WHERE c.problem IS NULL
 ON CONFLICT (shop_key, statement_id) DO UPDATE SET
-    statement_time = EXCLUDED.statement_time, statement_date = EXCLUDED.statement_date, currency = EXCLUDED.currency,
-    settlement_amount = EXCLUDED.settlement_amount, revenue_amount = EXCLUDED.revenue_amount,
-    fee_amount = EXCLUDED.fee_amount, adjustment_amount = EXCLUDED.adjustment_amount,
-    shipping_cost_amount = EXCLUDED.shipping_cost_amount, payment_status = EXCLUDED.payment_status
+    {excluded(*_STATEMENTS_UPDATED)}
 """
 
 _CHECK_TRANSACTIONS = f"""
@@ -453,6 +454,10 @@ DELETE FROM core.settlements t USING tt_transactions_checked c
 WHERE t.shop_key = :shop AND t.transaction_id = c.id AND c.problem IS NOT NULL
 """
 
+_SETTLEMENTS_UPDATED = (
+    "statement_id", "type", "order_id", "settlement_amount", "revenue_amount", "fee_amount", "adjustment_amount",
+    "shipping_cost_amount", "fees",
+)  # fmt: skip
 _SETTLEMENTS = f"""
 INSERT INTO core.settlements AS t (shop_key, transaction_id, statement_id, type, order_id, settlement_amount,
     revenue_amount, fee_amount, adjustment_amount, shipping_cost_amount, fees)
@@ -471,10 +476,7 @@ CROSS JOIN LATERAL (
 ) f
 WHERE c.problem IS NULL
 ON CONFLICT (shop_key, transaction_id) DO UPDATE SET
-    statement_id = EXCLUDED.statement_id, type = EXCLUDED.type, order_id = EXCLUDED.order_id,
-    settlement_amount = EXCLUDED.settlement_amount, revenue_amount = EXCLUDED.revenue_amount,
-    fee_amount = EXCLUDED.fee_amount, adjustment_amount = EXCLUDED.adjustment_amount,
-    shipping_cost_amount = EXCLUDED.shipping_cost_amount, fees = EXCLUDED.fees
+    {excluded(*_SETTLEMENTS_UPDATED)}
 """
 
 # The settled rows of every order with a transaction in this run, re-derived from all its settlements.

@@ -25,7 +25,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from storepipe.shops import Shop
-from storepipe.sources.mapping import ModelResult, quarantine, sql_runner
+from storepipe.sources.mapping import ModelResult, excluded, quarantine, sql_runner
 from storepipe.sources.mapping import changed as _changed
 from storepipe.sources.mapping import money as _money
 
@@ -98,6 +98,13 @@ DELETE FROM core.orders o USING woo_orders_checked c
 WHERE o.shop_key = :shop AND o.order_id = c.id::text AND c.problem IS NOT NULL
 """
 
+_ORDERS_UPDATED = (
+    "number", "status", "status_group", "currency", "customer_key", "customer_id", "email", "created_at",
+    "created_date", "paid_at", "paid_date", "completed_at", "modified_at", "subtotal", "discount_total",
+    "discount_tax", "shipping_total", "shipping_tax", "fee_total", "fee_tax", "cart_tax", "total_tax", "total",
+    "refunded_total", "item_count", "payment_method", "created_via", "parent_order_id", "subscription_id",
+    "deleted", "mapped_at",
+)  # fmt: skip
 _ORDERS = f"""
 INSERT INTO core.orders AS o (
     shop_key, order_id, platform, number, status, status_group, currency, customer_key, customer_id, email,
@@ -145,18 +152,7 @@ LEFT JOIN LATERAL (
     ORDER BY cu.customer_key LIMIT 1
 ) reg ON true
 ON CONFLICT (shop_key, order_id) DO UPDATE SET
-    number = EXCLUDED.number, status = EXCLUDED.status, status_group = EXCLUDED.status_group,
-    currency = EXCLUDED.currency, customer_key = EXCLUDED.customer_key, customer_id = EXCLUDED.customer_id,
-    email = EXCLUDED.email, created_at = EXCLUDED.created_at, created_date = EXCLUDED.created_date,
-    paid_at = EXCLUDED.paid_at, paid_date = EXCLUDED.paid_date, completed_at = EXCLUDED.completed_at,
-    modified_at = EXCLUDED.modified_at, subtotal = EXCLUDED.subtotal, discount_total = EXCLUDED.discount_total,
-    discount_tax = EXCLUDED.discount_tax, shipping_total = EXCLUDED.shipping_total,
-    shipping_tax = EXCLUDED.shipping_tax, fee_total = EXCLUDED.fee_total, fee_tax = EXCLUDED.fee_tax,
-    cart_tax = EXCLUDED.cart_tax, total_tax = EXCLUDED.total_tax, total = EXCLUDED.total,
-    refunded_total = EXCLUDED.refunded_total, item_count = EXCLUDED.item_count,
-    payment_method = EXCLUDED.payment_method, created_via = EXCLUDED.created_via,
-    parent_order_id = EXCLUDED.parent_order_id, subscription_id = EXCLUDED.subscription_id,
-    deleted = EXCLUDED.deleted, mapped_at = EXCLUDED.mapped_at
+    {excluded(*_ORDERS_UPDATED)}
 """
 
 _MAPPED_ORDERS = (
@@ -255,15 +251,17 @@ SELECT s.id, s.p, s.parent, {_REFUND_PROBLEM} AS problem
 FROM (SELECT r.id, r.payload AS p, r.parent_id AS parent FROM {_changed("woocommerce_refunds")}) s
 """
 
-_REFUNDS = """
+_REFUNDS_UPDATED = (
+    "order_id", "created_at", "created_date", "amount", "reason",
+)  # fmt: skip
+_REFUNDS = f"""
 INSERT INTO core.refunds AS t (shop_key, refund_id, order_id, created_at, created_date, amount, reason)
 SELECT :shop, c.id::text, coalesce(c.parent::text, c.p->>'parent_id'), core.try_utc(c.p->>'date_created_gmt'),
        (core.try_utc(c.p->>'date_created_gmt') AT TIME ZONE :tz)::date, abs(core.try_numeric(c.p->>'amount')),
        NULLIF(c.p->>'reason', '')
 FROM woo_refunds_checked c WHERE c.problem IS NULL
 ON CONFLICT (shop_key, refund_id) DO UPDATE SET
-    order_id = EXCLUDED.order_id, created_at = EXCLUDED.created_at, created_date = EXCLUDED.created_date,
-    amount = EXCLUDED.amount, reason = EXCLUDED.reason
+    {excluded(*_REFUNDS_UPDATED)}
 """
 
 _REFUND_LINES = f"""
