@@ -254,9 +254,9 @@ def _run(
             run("orders", "ANALYZE loyalty.orders")
         if mode == "sync":
             run("ledger", *(scoped(statement, full=full) for statement in sql.WRITE_ENTRIES))
+            if full:  # fresh statistics after a big write, or the next sync's plans take the ledger for empty
+                run("ledger", "ANALYZE loyalty.cashback_ledger")
             if reconcile:
-                if full:
-                    run("ledger", "ANALYZE loyalty.cashback_ledger")
                 run("ledger", sql.RECONCILE)
             run("ledger", sql.BALANCES)
             run("discrepancies", *sql.DISCREPANCIES)
