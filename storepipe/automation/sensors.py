@@ -20,10 +20,11 @@ from storepipe.shops import PLATFORMS, Shop, list_shops
 from storepipe.warehouse import tables
 
 # Shops are looked at again for this long after the cursor: a registration whose transaction began before
-# another's but committed after it has the earlier created_at. Run keys keep the overlap from re-requesting.
+# another's but committed after it has the earlier created_at. The cursor lists the keys already seen there.
 CURSOR_OVERLAP = timedelta(minutes=10)
 STATEMENT_CHECK_INTERVAL = 1800
-# Shops checked at once, and how long one tick may spend: the daemon's gRPC call times out after 60 s.
+# Shops checked at once, and how long one tick may spend: the daemon's gRPC call times out after 60 s. A tick
+# that runs out of time leaves a cursor, and the next one goes on from there (thousands of shops: several ticks).
 STATEMENT_CHECK_THREADS = 8
 STATEMENT_TICK_BUDGET = 40.0
 
