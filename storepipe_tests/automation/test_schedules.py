@@ -129,3 +129,13 @@ def test_tick_with_5000_shops_takes_under_5_seconds(engine: sa.Engine, instance,
     seconds = time.perf_counter() - started
     assert len(result.run_requests) == 5000
     assert seconds < 5, f"a tick over 5,000 shops took {seconds:.1f} s"
+
+
+def test_the_code_location_carries_the_automation_switched_on() -> None:
+    loaded = defs()
+    for name in ("woocommerce", "tiktok_shop"):
+        for schedule in (f"{name}_sync_schedule", f"{name}_resweep_schedule"):
+            assert loaded.resolve_schedule_def(schedule).default_status == dg.DefaultScheduleStatus.RUNNING
+        assert loaded.resolve_sensor_def(f"{name}_new_shop_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    late = loaded.resolve_sensor_def("tiktok_shop_late_statement_sensor")
+    assert late.minimum_interval_seconds == 1800 and late.job_name == "tiktok_shop_shop_sync"
