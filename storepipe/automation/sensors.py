@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from storepipe.automation.lanes import IN_FLIGHT, LANES, PARTITION_TAG, Lane
 from storepipe.automation.schedules import LOOKBACK_HOURS
 from storepipe.automation.statements import StatementChanges, statement_changes
+from storepipe.automation.timing import TWICE_DAILY, next_tick
 from storepipe.resources import WarehouseResource
 from storepipe.shops import PLATFORMS, Shop, list_shops
 from storepipe.warehouse import tables
@@ -27,6 +28,9 @@ STATEMENT_CHECK_INTERVAL = 1800
 # that runs out of time leaves a cursor, and the next one goes on from there (thousands of shops: several ticks).
 STATEMENT_CHECK_THREADS = 8
 STATEMENT_TICK_BUDGET = 40.0
+# The newest daily statement is issued at 00:00 UTC. A run requested shortly before a scheduled sync reads only
+# what that sync reads, so the sensor waits for it: otherwise every shop would get an extra run each night.
+SCHEDULED_SYNC_GRACE = timedelta(hours=2, minutes=15)
 
 
 def _completed(shop_key: sa.ColumnElement[str]) -> sa.Exists:
@@ -147,6 +151,12 @@ def _rotate(shops: list[Shop], after: str) -> list[Shop]:
     "sync of the shops whose statements are new or changed (late settlements).",
 )
 def late_statement_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult:
+    now = datetime.now(UTC)
+    due = next_tick(TWICE_DAILY, now)
+    if due - now <= SCHEDULED_SYNC_GRACE:
+        return dg.SensorResult(
+            cursor=context.cursor, skip_reason=f"the scheduled sync at {due:%H:%M} UTC reads the statements"
+        )
     engine = warehouse.engine()
     shops = synced_shops(engine, TIKTOK.platform)
     busy = runs_in_flight(context.instance, (s.key for s in shops))  # that run re-reads statements anyway

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from storepipe.automation import sensors
 from storepipe.automation.sensors import NEW_SHOP_SENSORS, late_statement_sensor
 from storepipe.automation.statements import statement_changes
 from storepipe.definitions import defs
@@ -73,6 +75,12 @@ def test_new_shop_sensor_adds_a_missing_partition_in_the_same_result(engine: sa.
 
 
 # ---------------------------------------------------------------- late statements
+
+
+@pytest.fixture(autouse=True)
+def any_time_of_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sensor waits when a scheduled sync is near; these tests must not depend on the wall clock."""
+    monkeypatch.setattr(sensors, "SCHEDULED_SYNC_GRACE", timedelta(0))
 
 
 @pytest.fixture
@@ -143,3 +151,13 @@ def test_late_statement_sensor_leaves_shops_with_a_run_in_flight_alone(
     add_run(instance, "tts-late")  # that run re-reads 35 days of statements anyway
     result = tick(late_statement_sensor, instance, warehouse)
     assert result.run_requests == [] and "checked 0 of 0 shops" in result.skip_reason.skip_message
+
+
+def test_late_statement_sensor_leaves_the_hours_before_a_scheduled_sync_to_it(
+    engine: sa.Engine, instance, warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(engine, instance, "tiktok_shop", "any")
+    monkeypatch.setattr(sensors, "SCHEDULED_SYNC_GRACE", timedelta(hours=12))  # always within 12 h of a sync
+    result = tick(late_statement_sensor, instance, warehouse, "some-cursor")
+    assert result.run_requests == [] and result.cursor == "some-cursor"
+    assert "scheduled sync at" in result.skip_reason.skip_message
