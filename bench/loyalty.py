@@ -21,6 +21,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import psutil
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -82,10 +83,13 @@ def main() -> None:
     failed: list[str] = []
 
     def timed(label: str, target: str, run) -> object:
+        cpu0 = sum(psutil.Process(pid).cpu_times()[:2])
+        load = os.getloadavg()[0]
         with BackendPeak(pid) as backend:
             t0 = time.perf_counter()
             result = run()
             seconds = time.perf_counter() - t0
+        cpu = sum(psutil.Process(pid).cpu_times()[:2]) - cpu0  # user + system of the backend: what the sync cost
         t0 = time.perf_counter()
         failed.extend(f"{o.check.name} ({label})" for o in run_checks(engine, shop) if not o.passed)
         checks = time.perf_counter() - t0
@@ -94,7 +98,7 @@ def main() -> None:
         print(f"{label}: {seconds:.1f} s, checks {checks:.1f} s, entries {entries}, steps {steps}", flush=True)
         table.append(
             f"| {label} | {result.orders_synced:,} | {result.customers_updated:,} | {entries} | {seconds:.1f} "
-            f"| {target} | {checks:.1f} | {backend.peak / 2**20:.0f} | {steps} |"
+            f"| {target} | {cpu:.1f} | {load:.1f} | {checks:.1f} | {backend.peak / 2**20:.0f} | {steps} |"
         )
         return result
 
@@ -118,12 +122,14 @@ def main() -> None:
         f"`python bench/loyalty.py --orders {args.orders}` — the marts benchmark's generated shop: {args.orders:,} "
         f"orders, {lines:,} lines, {refunds:,} refunds, {customers:,} customers; ANNUAL program with three tiers, "
         f"as of {AS_OF}. Seconds = sync_shop wall time (one transaction); checks = the six asset checks, run "
-        "after it and timed apart; RSS backend = the PostgreSQL backend that ran the sync (sampled every 50 ms); "
+        "after it and timed apart; backend CPU = user + system seconds of the PostgreSQL backend that ran the sync "
+        "(what it cost, whatever else shares the 2 cores); load avg = the machine's 1-minute load when it started; "
+        "RSS backend = that backend's peak (sampled every 50 ms); "
         f"peak RSS of this process {peak_rss_mb():.0f} MB.",
         "",
-        "| sync | orders synced | customers updated | ledger entries written | seconds | target | checks s "
-        "| peak RSS backend MB | slowest steps (s) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| sync | orders synced | customers updated | ledger entries written | seconds | target | backend CPU s "
+        "| load avg | checks s | peak RSS backend MB | slowest steps (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *table,
         "",
         f"From scratch: {scratch.customers_updated:,} customers placed, {scratch.orders_synced:,} paid orders taken "
