@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -97,12 +98,9 @@ def phase(url: str, bodies: list[bytes], senders: int, label: str) -> tuple[floa
             latencies.extend(mine)
 
     work = list(enumerate(bodies))
-    threads = [threading.Thread(target=send, args=(work[i::senders],)) for i in range(senders)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(senders, thread_name_prefix="sender") as pool:
+        list(pool.map(send, (work[i::senders] for i in range(senders))))  # list(): re-raise a sender's error
     seconds = time.perf_counter() - started
     if failures:
         raise SystemExit(f"{len(failures)} deliveries were not accepted: {sorted(set(failures))}")

@@ -36,6 +36,21 @@ def is_inbox_run(context: dg.AssetExecutionContext) -> bool:
     return context.run.tags.get(INBOX_TAG) == APPLY
 
 
+def close_or_apply(
+    context: dg.AssetExecutionContext,
+    engine: sa.Engine,
+    shop: Shop,
+    finish_sync: Callable[..., dict[str, int | float | str | None]],
+    apply_inbox_run: Callable[..., dict[str, int | float | str | None]],
+    *,
+    rebuild: bool,
+) -> dict[str, int | float | str | None]:
+    """The lanes' model step: close the sync (map what it fetched), or in a webhook-apply run apply the inbox."""
+    if is_inbox_run(context):
+        return apply_inbox_run(engine, shop, run_id=context.run.run_id, report=context.log.info)
+    return finish_sync(engine, shop, rebuild=rebuild, run_id=context.run.run_id, report=context.log.info)
+
+
 def inbox_job(
     prefix: str, model: dg.AssetKey, extra: dg.AssetSelection | None = None
 ) -> dg.UnresolvedAssetJobDefinition:

@@ -15,7 +15,7 @@ from storepipe.sources.tiktok_shop.sync import TikTokSyncOptions
 from storepipe.sources.tiktok_shop.webhooks import apply_inbox_run
 from storepipe.sources.windows import window_start
 from storepipe.warehouse.tables import tiktok_shop_raw
-from storepipe.webhooks.apply import inbox_job, is_inbox_run
+from storepipe.webhooks.apply import close_or_apply, inbox_job
 
 PREFIX = "tiktok_shop"
 partitions = PLATFORMS[PREFIX].partitions
@@ -99,16 +99,9 @@ def model(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, tiktok_shop_sync: TikTokShopSync
 ) -> dg.MaterializeResult:
     shop = lane.shop_for(context, warehouse, PREFIX)
-    if is_inbox_run(context):  # a tiktok_shop_webhook_apply run: refetch what the notifications name, no sync
-        summary = apply_inbox_run(warehouse.engine(), shop, run_id=context.run.run_id, report=context.log.info)
-    else:
-        summary = finish_sync(
-            warehouse.engine(),
-            shop,
-            rebuild=SyncMode(tiktok_shop_sync.mode) is SyncMode.full,
-            run_id=context.run.run_id,
-            report=context.log.info,
-        )
+    # A <lane>_webhook_apply run applies the shop's webhook inbox here instead of closing a sync.
+    rebuild = SyncMode(tiktok_shop_sync.mode) is SyncMode.full
+    summary = close_or_apply(context, warehouse.engine(), shop, finish_sync, apply_inbox_run, rebuild=rebuild)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": summary["orders_mapped"], **{k: v for k, v in summary.items() if v is not None}}
     )

@@ -13,7 +13,7 @@ from storepipe.sources.woocommerce.options import build_options
 from storepipe.sources.woocommerce.streams import STREAMS, Stream
 from storepipe.sources.woocommerce.webhooks import apply_inbox_run
 from storepipe.warehouse.tables import woocommerce_raw
-from storepipe.webhooks.apply import inbox_job, is_inbox_run
+from storepipe.webhooks.apply import close_or_apply, inbox_job
 
 PREFIX = "woocommerce"
 partitions = PLATFORMS["woocommerce"].partitions
@@ -93,16 +93,9 @@ def model(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, woocommerce_sync: WooCommerceSync
 ) -> dg.MaterializeResult:
     shop = shop_for(context, warehouse)
-    if is_inbox_run(context):  # a woocommerce_webhook_apply run: the inbox's deliveries instead of a sync
-        summary = apply_inbox_run(warehouse.engine(), shop, run_id=context.run.run_id, report=context.log.info)
-    else:
-        summary = finish_sync(
-            warehouse.engine(),
-            shop,
-            rebuild=SyncMode(woocommerce_sync.mode) is SyncMode.full,
-            run_id=context.run.run_id,
-            report=context.log.info,
-        )
+    # A <lane>_webhook_apply run applies the shop's webhook inbox here instead of closing a sync.
+    rebuild = SyncMode(woocommerce_sync.mode) is SyncMode.full
+    summary = close_or_apply(context, warehouse.engine(), shop, finish_sync, apply_inbox_run, rebuild=rebuild)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": summary["orders_mapped"], **{k: v for k, v in summary.items() if v is not None}}
     )
