@@ -14,6 +14,7 @@ from storepipe.resources import WarehouseResource
 from storepipe.settings import Settings
 from storepipe.shops import Shop
 from storepipe.sources.woocommerce.webhooks import apply_deliveries
+from storepipe.status import inbox_lines
 from storepipe.warehouse.tables import woocommerce_raw
 from storepipe.webhooks import inbox
 from storepipe_tests.webhooks.conftest import inbox_rows
@@ -73,6 +74,25 @@ def test_claims_are_exclusive_and_failed_runs_give_deliveries_back(
         inbox.claim(engine, tts.key, f"run-{attempt}", limit=10)
         inbox.release(engine, [failed.id], "still broken")
     assert [r.status for r in inbox_rows(engine) if r.shop_key == tts.key] == ["failed"]
+
+
+def test_a_shop_with_a_queued_apply_run_gets_no_second_one(
+    engine: sa.Engine, instance, settings: Settings, shops: dict[str, Shop]
+) -> None:
+    woo, tts = shops["woocommerce"], shops["tiktok_shop"]
+    put(engine, woo, "order.updated", "w1", {"id": 1})
+    put(engine, tts, "ORDER_STATUS_CHANGE", "t1", {"type": 1, "data": {"order_id": "5"}})
+    job = defs().resolve_job_def("woocommerce_webhook_apply")
+    # A run for the WooCommerce shop has not started yet (queued, say, behind the per-shop limit): it will claim
+    # what is pending when it starts, so the sensor asks only for the TikTok shop.
+    instance.create_run_for_job(
+        job, tags={"dagster/partition": woo.key}, status=dg.DagsterRunStatus.NOT_STARTED, run_config={}
+    )
+    assert [r.partition_key for r in sensor(instance, settings).run_requests] == [tts.key]
+    # storepipe status shows both backlogs.
+    lines = inbox_lines(engine, [woo.key, tts.key])
+    assert [line.split(":")[0] for line in lines] == [tts.key, woo.key]
+    assert all("1 webhook deliveries pending, oldest" in line for line in lines)
 
 
 def test_woocommerce_deliveries_upsert_raw_monotonically_and_mark_deletes(
