@@ -146,5 +146,6 @@ webhook_inbox = sa.Table(
     sa.Column("error", sa.Text),
     sa.UniqueConstraint("shop_key", "delivery_id", name="webhook_inbox_one_per_delivery"),
     sa.CheckConstraint(f"status IN {INBOX_STATUSES!r}", name="webhook_inbox_status_check"),
+    sa.Index("webhook_inbox_open", "shop_key", "id", postgresql_where=sa.text("status IN ('pending', 'claimed')")),
     schema="ops",
 )

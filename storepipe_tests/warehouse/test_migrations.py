@@ -49,6 +49,8 @@ def test_upgrade_from_empty_creates_every_schema_and_table(settings: Settings) -
         "discrepancies",
         "metric_settings",
         "mart_state",
+        "loyalty_programs",
+        "webhook_inbox",
     }
     assert {f"woocommerce_{e}" for e in WOOCOMMERCE_ENTITIES} <= set(inspector.get_table_names(schema="raw"))
 
