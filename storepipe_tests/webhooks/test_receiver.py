@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -176,3 +180,28 @@ def test_secrets_and_signatures_are_never_logged_or_stored(
         assert secret not in caplog.text
         assert secret not in stored
     assert "rejected 401 bad_signature" in caplog.text
+
+
+def test_storepipe_webhooks_serve_runs_the_receiver(settings, shops: dict[str, Shop]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ)  # the settings fixture's database, the shops' variables
+    command = [sys.executable, "-m", "storepipe.cli", "webhooks", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert requests.get(f"{base}/webhooks/health", timeout=2).json() == {"status": "ok", "counts": {}}
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and server.poll() is None, "the receiver did not start"
+                time.sleep(0.2)
+        assert woo_post(base, json.dumps(ORDER).encode()).json()["status"] == "queued"
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=20)[0].decode()
+    assert f"storepipe webhook receiver on http://127.0.0.1:{port}/webhooks/<platform>/<shop_key>" in output
+    assert WOO_SECRET not in output
