@@ -1,0 +1,1 @@
+"""Tests of the webhook receiver, the inbox and the webhook-apply runs."""

@@ -1,5 +1,4 @@
-"""End to end: an emulator's webhook reaches the inbox over HTTP, the sensor asks for a run, the run puts the change
-in core and the marts. Real HTTP, real PostgreSQL, a real Dagster instance."""
+"""End to end: emulator webhook → receiver → inbox → sensor → run → core and marts (real HTTP, PostgreSQL, Dagster)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The inbox without emulators: exclusive claims, a failed run's deliveries coming back, claims of dead runs, and
-WooCommerce deliveries applied to raw (deletes, monotonic versions)."""
+"""The inbox without emulators: claims, failed and dead runs, the sensor's skips, WooCommerce deliveries in raw."""
 
 from __future__ import annotations
 
