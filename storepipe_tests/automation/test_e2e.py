@@ -9,6 +9,7 @@ Finally both processes stop on SIGINT, leaving nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -158,7 +159,23 @@ def test_new_shop_imports_through_the_daemon_and_a_signed_webhook_reaches_the_ma
         outputs = [p.stdout.read() if p.stdout else "" for p in procs]
         assert [p.returncode for p in procs] == [0, 0], outputs
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        _stop_all(procs)
+
+
+def _stop_all(procs: list[subprocess.Popen[str]]) -> None:
+    """After a failure: Ctrl-C, then kill whatever is left of each process tree.
+
+    Killing the process group is not enough: `storepipe dev` starts `dagster dev` in a session of its own.
+    """
+    running = [p for p in procs if p.poll() is None]
+    family = [pid for p in running for pid in _family(p)]
+    for proc in running:
+        proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 30
+    while _alive(family) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in _alive(family):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).kill()
+    for proc in procs:
+        proc.wait(10)
