@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from datetime import date
@@ -142,10 +143,11 @@ def main() -> None:
     else:
         append_results("Loyalty (sync_shop over core, one transaction)", lines_out)
     engine.dispose()
-    if not os.environ.get("STOREPIPE_DATABASE_URL"):  # the temporary embedded server (1M orders: several GB)
+    if not os.environ.get("STOREPIPE_DATABASE_URL"):  # the temporary embedded server: 3 GB at 1M orders
         from storepipe.warehouse.server import stop_embedded
 
         stop_embedded(settings.home / "pgdata")
+        shutil.rmtree(settings.home, ignore_errors=True)
 
 
 if __name__ == "__main__":
