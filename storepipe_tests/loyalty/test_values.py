@@ -306,3 +306,20 @@ def test_an_order_that_leaves_core_is_reversed_by_reconcile(engine: sa.Engine, s
     assert (fixed.entries, fixed.discrepancies) == ({"correction": 1}, {"orders": 1})
     assert ledger(engine)[-1] == ("correction:95:id:7:1", "id:7", "correction", D("-2.00"))
     assert rows(engine, "SELECT balance FROM loyalty.balances") == [(D("0.50"),)]  # order 96: Silver, 5 % of 10.00
+
+
+def test_excluded_products_and_shipping_in_the_basis(engine: sa.Engine, instance: dg.DagsterInstance) -> None:
+    shop = register(engine, instance, excluded_products=["101"], include_shipping=True)
+    load(
+        engine, shop,
+        # basis = the Mug line 60.00 + shipping 10.00 = 70.00 (the excluded 40.00 line and the tax are out): 1.40
+        [order(97, 7, "2026-06-01 12:00", ["60.00", "40.00"], shipping="10.00", tax="8.00")],
+        [
+            refund(971, 97, "2026-06-03 12:00", "40.00", line=(971, 101)),  # the excluded line: nothing back
+            refund(972, 97, "2026-06-04 12:00", "30.00", line=(970, 100)),  # 30 of 70: 1.40 × 30 / 70 = 0.60
+        ],
+    )  # fmt: skip
+    sync(engine, shop)
+    assert ledger(engine) == [("earn:97", "id:7", "earn", D("1.40")), ("clawback:972", "id:7", "clawback", D("-0.60"))]
+    assert rows(engine, "SELECT basis, refunded_basis FROM loyalty.orders") == [(D("70.00"), D("30.00"))]
+    assert placements(engine)["id:7"][:2] == ("Bronze", D("40.00"))
