@@ -139,7 +139,9 @@ def main() -> None:
         for senders in args.senders:
             with engine.begin() as conn:
                 conn.execute(sa.text("DELETE FROM ops.webhook_inbox"))
+            cpu_before = sum(psutil.Process(receiver.pid).cpu_times()[:2])
             seconds, latencies = phase(url, bodies, senders, f"s{senders}")
+            cpu = sum(psutil.Process(receiver.pid).cpu_times()[:2]) - cpu_before
             with engine.connect() as conn:
                 stored = conn.execute(sa.text("SELECT count(*) FROM ops.webhook_inbox")).scalar_one()
             if stored != len(bodies):
@@ -147,7 +149,8 @@ def main() -> None:
             rates[senders] = len(bodies) / seconds
             rows.append(
                 f"| {senders} | {len(bodies):,} | {seconds:.2f} | {rates[senders]:,.0f} | "
-                f"{1000 * percentile(latencies, 50):.1f} | {1000 * percentile(latencies, 99):.1f} | {stored:,} |"
+                f"{1000 * percentile(latencies, 50):.1f} | {1000 * percentile(latencies, 99):.1f} | "
+                f"{1000 * cpu / len(bodies):.2f} | {100 * cpu / seconds:.0f} % | {stored:,} |"
             )
         receiver_rss = psutil.Process(receiver.pid).memory_info().rss / 2**20
     finally:
@@ -162,8 +165,9 @@ def main() -> None:
         f"real emulator orders ({statistics.mean(sizes) / 1024:.1f} KiB mean, {max(sizes) / 1024:.1f} KiB max); "
         "each delivery verified on the raw bytes and committed to ops.webhook_inbox before its 200.",
         "",
-        "| senders | deliveries | seconds | deliveries/s | p50 ms | p99 ms | rows in inbox |",
-        "|---|---|---|---|---|---|---|",
+        "| senders | deliveries | seconds | deliveries/s | p50 ms | p99 ms | receiver CPU ms/delivery | receiver CPU "
+        "| rows in inbox |",
+        "|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         f"{last} senders vs {first}: {ratio:.2f}x the throughput. Receiver RSS at the end {receiver_rss:.0f} MB.",

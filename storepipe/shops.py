@@ -199,9 +199,14 @@ def add_shop(engine: sa.Engine, instance: DagsterInstance, shop: Shop) -> Shop:
     return get_shop(engine, shop.key)
 
 
-def get_shop(engine: sa.Engine, key: str) -> Shop:
-    with engine.connect() as conn:
-        row = conn.execute(sa.select(tables.shops).where(tables.shops.c.shop_key == key)).first()
+def get_shop(engine: sa.Engine | sa.Connection, key: str) -> Shop:
+    """The registered shop; `engine` may be an open connection (the webhook receiver reads it in its transaction)."""
+    query = sa.select(tables.shops).where(tables.shops.c.shop_key == key)
+    if isinstance(engine, sa.Connection):
+        row = engine.execute(query).first()
+    else:
+        with engine.connect() as conn:
+            row = conn.execute(query).first()
     if row is None:
         raise ShopConfigError("shop", f"no shop {key!r} in the registry; `storepipe shops list` shows them")
     return _row_to_shop(row)

@@ -46,6 +46,10 @@ class Answer:
     body: dict[str, Any]
 
 
+# (transaction, shop, headers, raw body) -> the answer; raises Rejected.
+Verify = Callable[[sa.Connection, Shop, Mapping[str, str], bytes], Answer]
+
+
 class Rejected(Exception):
     """A request that gets a 4xx/5xx; `detail` goes to the log (never a secret or a signature)."""
 
@@ -72,9 +76,9 @@ class Receiver:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _shop(self, platform: str, key: str) -> Shop:
+    def _shop(self, conn: sa.Connection, platform: str, key: str) -> Shop:
         try:
-            shop = get_shop(self.engine, key)
+            shop = get_shop(conn, key)
         except ShopConfigError:
             raise Rejected(404, "unknown_shop", "no such shop") from None
         if shop.platform != platform:
@@ -96,20 +100,22 @@ class Receiver:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _store(self, shop: Shop, envelope: Envelope, body: str, status: str | None = None) -> Answer:
+    def _store(
+        self, conn: sa.Connection, shop: Shop, envelope: Envelope, body: str, status: str | None = None
+    ) -> Answer:
         status = status or ("pending" if envelope.applies else "ignored")
         try:
-            with self.engine.begin() as conn:  # committed before the 2xx leaves
-                row_id = inbox.record(
-                    conn,
-                    shop_key=shop.key,
-                    platform=shop.platform,
-                    topic=envelope.topic,
-                    delivery_id=envelope.delivery_id,
-                    resource_id=envelope.resource_id,
-                    body=body,
-                    status=status,
-                )
+            # The caller commits the transaction before the answer is sent; a DataError rolls it back.
+            row_id = inbox.record(
+                conn,
+                shop_key=shop.key,
+                platform=shop.platform,
+                topic=envelope.topic,
+                delivery_id=envelope.delivery_id,
+                resource_id=envelope.resource_id,
+                body=body,
+                status=status,
+            )
         except sa.exc.DataError:  # JSON PostgreSQL will not store (a \u0000 in a string)
             raise Rejected(400, "bad_json", "body cannot be stored as jsonb") from None
         if row_id is None:
@@ -118,33 +124,42 @@ class Receiver:
             return Answer(200, "accepted", {"status": "queued", "id": row_id})
         return Answer(200, "ping" if envelope.topic == "ping" else "ignored", {"status": "ignored", "id": row_id})
 
-    async def _handle(
-        self, request: Request, platform: str, verify: Callable[[Shop, Mapping[str, str], bytes], Answer]
-    ) -> JSONResponse:
+    async def _handle(self, request: Request, platform: str, verify: Verify) -> JSONResponse:
         key = request.path_params["shop_key"]
         peer = request.client.host if request.client else "?"
+
+        def look_up_verify_store(body: bytes) -> Answer:
+            # One connection and one transaction per delivery: the shop lookup and the insert, committed on
+            # leaving the block, before the answer is sent.
+            with self.engine.begin() as conn:
+                return verify(conn, self._shop(conn, platform, key), request.headers, body)
+
         try:
             body = await self._body(request)
-            answer = await run_in_threadpool(lambda: verify(self._shop(platform, key), request.headers, body))
+            answer = await run_in_threadpool(look_up_verify_store, body)
         except Rejected as rejected:
             log.warning(f"webhook {platform}/{key}: rejected {rejected.status} {rejected.reason} "
                         f"({rejected.detail}) from {peer}")  # fmt: skip
             answer = Answer(rejected.status, rejected.reason, {"error": rejected.reason})
+        except sa.exc.OperationalError as down:  # nothing was committed: 503 makes the platform retry
+            log.error(f"webhook {platform}/{key}: 503, the warehouse is unavailable ({type(down.orig).__name__})")
+            answer = Answer(503, "database_unavailable", {"error": "database_unavailable"})
         else:
-            log.debug(f"webhook {platform}/{key}: {answer.outcome} {answer.body} from {peer}")
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(f"webhook {platform}/{key}: {answer.outcome} {answer.body} from {peer}")
         with self._lock:
             self.counts[answer.outcome] += 1
         return JSONResponse(answer.body, status_code=answer.status)
 
     # ------------------------------------------------------------------ platforms
 
-    def _woocommerce(self, shop: Shop, headers: Mapping[str, str], body: bytes) -> Answer:
+    def _woocommerce(self, conn: sa.Connection, shop: Shop, headers: Mapping[str, str], body: bytes) -> Answer:
         signature = headers.get("x-wc-webhook-signature")
         webhook_id = woocommerce.ping_id(body)
         if webhook_id is not None and signature is None and "x-wc-webhook-topic" not in headers:
             # The creation ping is unsigned [C2]; one row per webhook id, so unsigned pings cannot fill the inbox.
             ping = Envelope("ping", f"ping:{webhook_id}", webhook_id, False)
-            return self._store(shop, ping, orjson.dumps({"webhook_id": int(webhook_id)}).decode(), "ignored")
+            return self._store(conn, shop, ping, orjson.dumps({"webhook_id": int(webhook_id)}).decode(), "ignored")
         variable = woocommerce.secret_variable(shop)
         secret = os.environ.get(variable)
         if not secret:
@@ -156,9 +171,9 @@ class Receiver:
         described = woocommerce.describe(headers, body, _json(body))
         if isinstance(described, str):
             raise Rejected(400, "bad_request", described)
-        return self._store(shop, described, body.decode())
+        return self._store(conn, shop, described, body.decode())
 
-    def _tiktok_shop(self, shop: Shop, headers: Mapping[str, str], body: bytes) -> Answer:
+    def _tiktok_shop(self, conn: sa.Connection, shop: Shop, headers: Mapping[str, str], body: bytes) -> Answer:
         try:
             credentials = shop.credentials()
         except ShopConfigError as missing:  # its message names the variable, never a value
@@ -174,7 +189,7 @@ class Receiver:
             raise Rejected(400, "bad_request", described)
         if payload.get("type") == 6:
             log.warning(f"webhook tiktok_shop/{shop.key}: the seller deauthorized the app; reconnect the shop")
-        return self._store(shop, described, body.decode())
+        return self._store(conn, shop, described, body.decode())
 
     # ------------------------------------------------------------------ routes
 

@@ -114,6 +114,7 @@ def test_bad_requests_are_rejected_counted_and_write_nothing(
     assert woo_post(receiver, body, platform="tiktok_shop").status_code == 404  # and the reverse
     assert woo_post(receiver, b"not json", delivery="b" * 32).status_code == 400  # signed, but not JSON
     assert woo_post(receiver, body, topic=None).status_code == 400  # no topic: not a delivery, not a ping
+    assert woo_post(receiver, b'{"id":1,"x":"\\u0000"}', delivery="e" * 32).status_code == 400  # jsonb refuses it
     big = b'{"id":1,"pad":"' + b"x" * MAX_BODY + b'"}'
     assert woo_post(receiver, big).status_code == 413  # Content-Length over the limit
     chunked = requests.post(f"{receiver}/webhooks/woocommerce/wshop", data=_chunks(MAX_BODY + 1), timeout=10)
@@ -129,7 +130,7 @@ def test_bad_requests_are_rejected_counted_and_write_nothing(
 
     assert inbox_rows(engine) == []
     assert health(receiver) == {
-        "bad_signature": 2, "missing_signature": 2, "unknown_shop": 4, "bad_json": 1, "bad_request": 1,
+        "bad_signature": 2, "missing_signature": 2, "unknown_shop": 4, "bad_json": 2, "bad_request": 1,
         "too_large": 2, "secret_not_configured": 1,
     }  # fmt: skip
     assert "rejected 503 secret_not_configured (set WSHOP_WEBHOOK_SECRET to the webhook's secret)" in caplog.text
