@@ -265,7 +265,7 @@ def import_shop(
     max_rps: float | None,
 ) -> None:
     """Sync one shop now: runs its lane's job in this process, recorded in the Dagster instance (visible in the UI)."""
-    from storepipe.instance import get_instance
+    from storepipe.instance import get_instance, process_tags, reap_dead_runs
     from storepipe.shops import get_shop
     from storepipe.status import show_status
     from storepipe.warehouse.engine import warehouse_engine
@@ -294,11 +294,14 @@ def import_shop(
     from storepipe.definitions import defs
 
     job = defs().resolve_job_def(job_name)
+    instance = get_instance()
+    for run_id in reap_dead_runs(instance, shop):
+        click.echo(f"run {run_id} of {shop!r} lost its process (killed?): marked failed; this import resumes it")
     result = job.execute_in_process(
-        instance=get_instance(),
+        instance=instance,
         partition_key=shop,
         run_config={"resources": {resource: {"config": config}}},
-        tags={"storepipe/trigger": "cli"},
+        tags={"storepipe/trigger": "cli", **process_tags()},
         raise_on_error=False,
     )
     show_status(engine, shop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from functools import lru_cache
 from pathlib import Path
 
@@ -57,3 +58,38 @@ def get_instance(settings: Settings | None = None):
     settings = settings or get_settings()
     prepare_environment(settings)
     return _instance_for(str(settings.dagster_home))
+
+
+# Tags of runs that a storepipe command executes in its own process (storepipe import).
+HOST_TAG, PID_TAG = "storepipe/host", "storepipe/pid"
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming this process, so a later command can tell whether a run's process is still alive."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+
+
+def reap_dead_runs(instance, partition_key: str) -> list[str]:
+    """Mark failed the in-process runs of a shop whose process died (killed import), freeing their pool slots.
+
+    Without this a killed `storepipe import` leaves its run STARTED for ever, holding its concurrency slots
+    (pools `woocommerce_api`, `tiktok_shop_api`), and the next import of any shop waits on them. Only runs
+    started on this host by a process that no longer exists are touched; a run the daemon launched is left
+    to Dagster's run monitoring."""
+    import psutil
+    from dagster import DagsterRunStatus, RunsFilter
+
+    alive = (DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.NOT_STARTED)
+    host = socket.gethostname()
+    runs = instance.get_runs(
+        RunsFilter(statuses=list(alive), tags={"dagster/partition": partition_key, HOST_TAG: host})
+    )
+    reaped = []
+    for run in runs:
+        pid = int(run.tags.get(PID_TAG, "0") or 0)
+        if pid and psutil.pid_exists(pid) and pid != os.getpid():
+            continue
+        instance.report_run_failed(run, f"the process that ran it (pid {pid} on {host}) is gone: killed or crashed")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reaped.append(run.run_id)
+    return reaped

@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from storepipe.marts.factory import mart_assets
+from storepipe.marts.pnl import PNL_CHECKS, PNL_MARTS
 from storepipe.resources import WarehouseResource
 from storepipe.shops import PLATFORMS, Shop
 from storepipe.sources import lane
@@ -107,7 +108,7 @@ def model(
     )
 
 
-marts = mart_assets(PREFIX, partitions, model.key)
+marts = mart_assets(PREFIX, partitions, model.key, extra_marts=PNL_MARTS, extra_checks=PNL_CHECKS)
 
 shop_sync_job = dg.define_asset_job(
     "tiktok_shop_shop_sync",

@@ -82,6 +82,16 @@ class ServerClock:
             self.offset = server - local
 
 
+# One clock per API host for the whole process: every stage's client starts with it already known.
+_clocks: dict[str, ServerClock] = {}
+_clocks_lock = threading.Lock()
+
+
+def server_clock(base_url: str) -> ServerClock:
+    with _clocks_lock:
+        return _clocks.setdefault(base_url, ServerClock())
+
+
 # Limits are per app per API [C1]: every shop of one app in this process shares one limiter per path.
 _limiters: dict[tuple[str, str, int], WindowLimiter] = {}
 _limiters_lock = threading.Lock()
@@ -132,7 +142,7 @@ class TikTokClient:
         credentials = shop.credentials()
         self.app_key, self._app_secret = credentials["key"], credentials["secret"]
         self.qps = requests_per_second or DEFAULT_QPS
-        self.clock = ServerClock()
+        self.clock = server_clock(shop.base_url)
         self.http = HttpClient(
             base_url=shop.base_url,
             retry=retry or RetryPolicy(),
@@ -227,6 +237,8 @@ class TikTokClient:
         cipher: bool = True,
     ) -> dict[str, Any]:
         """The `data` of one signed call. `api` names the rate-limit bucket (the path pattern, not the URL)."""
+        if not self.clock.known:
+            self._probe_clock()
         base: dict[str, str] = {k: str(v) for k, v in (query or {}).items() if v is not None and v != ""}
         if cipher:
             base["shop_cipher"] = self.authorized_shop().cipher
@@ -253,6 +265,15 @@ class TikTokClient:
             self.clock.observe(response)
             return answer.get("data") or {}
         raise AuthError(f"shop {self.shop.key!r}: the access token kept expiring after refreshes; reconnect the shop")
+
+    def _probe_clock(self) -> None:
+        """Learn the server's time from the Date header of an unsigned request before the first signed one:
+        a timestamp off by more than five minutes (a skewed host) would be refused (36009004)."""
+        try:
+            response = self.http.session.get(self.http.base_url + "/", timeout=(self.http.connect_timeout, 10))
+        except requests.RequestException:
+            return  # the signed call will report the connection problem with its retries
+        self.clock.observe(response)
 
     def _transient(self, answer: Any) -> None:
         code = answer.get("code") if isinstance(answer, dict) else None

@@ -48,11 +48,12 @@ def open_session(
     """The shop's open sync (resumed when a killed run with the same options left one), else a new one.
 
     A new sync asks for the authorized shop first: it checks the credentials before any stage starts, and
-    its answer's Date header sets the server clock the sync windows are cut on."""
-    client.authorized_shop()
+    its answer's Date header sets the server clock the sync windows are cut on. Resuming makes no request,
+    so a stage the killed run finished is skipped without touching the API or its progress row."""
     state = load_checkpoint(engine, shop.key, SESSION)
     if state and state.get("options") == _fingerprint(options):
         return SyncContext(state["started"], datetime.fromisoformat(state["local_started"]), state["previous"])
+    client.authorized_shop()
     previous = load_checkpoint(engine, shop.key, LAST_SYNC)
     context = SyncContext(
         started=int(client.clock.now()),
@@ -81,7 +82,6 @@ def run_stage(
 ) -> StreamResult:
     """Run one import stage of one shop; progress, Paused/Failed status and errors land in ops.sync_progress."""
     progress = ProgressTracker(engine, shop.key, stage_name, run_id=run_id, report=report)
-    progress.start()
     client = make_client(shop, options, progress)
     try:
         with failures_recorded(progress, shop.key):
@@ -90,8 +90,8 @@ def run_stage(
             result = run_listings(engine, client, shop, stage.listings, options, context, progress, run_id=run_id)
     finally:
         client.close()
-    summary = result.summary() | {"token_refreshes": client.tokens.refreshes}
-    progress.completed(summary)
+    if not result.already_done:  # else keep the figures of the run that did the work
+        progress.completed(result.summary() | {"token_refreshes": client.tokens.refreshes})
     return result
 
 

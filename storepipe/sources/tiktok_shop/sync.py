@@ -97,6 +97,11 @@ class SyncContext:
     local_started: datetime  # our clock then: raw rows fetched since are "changed in this sync"
     previous_started: int | None  # None: no completed sync yet, everything is read in full
 
+    @property
+    def session(self) -> str:
+        """Names this sync in checkpoints: our clock in microseconds (the server's may not have moved)."""
+        return self.local_started.isoformat()
+
 
 def _raw_row(shop: Shop, listing: Listing, record: dict[str, Any], parent: str | None) -> tuple[Any, ...] | str:
     """A raw row, or the reason the record cannot be stored."""
@@ -192,16 +197,23 @@ class ListingSync:
 
     # ------------------------------------------------------------------ running
 
+    def done(self) -> bool:
+        """Finished by an earlier (killed) run of this same sync."""
+        stored = load_checkpoint(self.engine, self.shop.key, f"{self.listing.name}:plan")
+        return bool(stored and stored.get("session") == self.context.session and stored.get("completed"))
+
     def run(self) -> None:
         key = self.listing.name
         stored = load_checkpoint(self.engine, self.shop.key, f"{key}:plan")
-        if stored and stored.get("started") == self.context.started:
+        if stored and stored.get("session") == self.context.session and stored.get("completed"):
+            return
+        if stored and stored.get("session") == self.context.session:
             plan = Plan(stored["units"], stored["mode"])
             self._state = _Progress.from_state(load_checkpoint(self.engine, self.shop.key, key))
         else:
             plan = self.plan()
             with self.engine.begin() as conn:
-                state = {"started": self.context.started, "units": plan.units, "mode": plan.mode}
+                state = {"session": self.context.session, "units": plan.units, "mode": plan.mode}
                 save_checkpoint(conn, self.shop.key, f"{key}:plan", state, self.run_id)
                 clear_checkpoint(conn, self.shop.key, key)
         todo = [i for i in range(len(plan.units)) if not self._state.is_done(i)]
@@ -212,8 +224,9 @@ class ListingSync:
                 raise
             self.result.skipped = f"{key}: endpoint not available ({missing.code})"
             self.progress.report(f"{self.shop.key}/{key}: skipped, the API has no such endpoint ({missing.code})")
-        with self.engine.begin() as conn:
-            clear_checkpoint(conn, self.shop.key, f"{key}:plan")
+        with self.engine.begin() as conn:  # a resumed run of this sync skips the listing
+            done = {"session": self.context.session, "completed": True}
+            save_checkpoint(conn, self.shop.key, f"{key}:plan", done, self.run_id)
             clear_checkpoint(conn, self.shop.key, key)
 
     def _run_units(self, plan: Plan, todo: list[int]) -> None:
@@ -298,7 +311,7 @@ class ListingSync:
         with self._write_lock, self.engine.begin() as conn:
             halves = [len(plan.units), len(plan.units) + 1]
             plan.units.extend([[first, middle], [middle, end]])
-            state = {"started": self.context.started, "units": plan.units, "mode": plan.mode}
+            state = {"session": self.context.session, "units": plan.units, "mode": plan.mode}
             save_checkpoint(conn, self.shop.key, f"{self.listing.name}:plan", state, self.run_id)
             self._state.finish(index)
             save_checkpoint(conn, self.shop.key, self.listing.name, self._state.as_state(), self.run_id)
@@ -352,12 +365,21 @@ def run_listings(
     *,
     run_id: str | None = None,
 ) -> StreamResult:
-    """Read a stage's listings in order; the figures of all of them in one result."""
+    """Read a stage's listings in order; the figures of all of them in one result.
+
+    A stage that an earlier, killed run of the same sync finished is not read again, and its progress row
+    keeps that run's figures (`already_done`)."""
     result = StreamResult(stream=progress.entity)
     started = time.monotonic()
     requests_before = client.requests_sent
-    for listing in listings:
-        ListingSync(engine, client, shop, listing, options, context, progress, result, run_id=run_id).run()
+    syncs = [ListingSync(engine, client, shop, listing, options, context, progress, result, run_id=run_id)
+             for listing in listings]  # fmt: skip
+    if all(sync.done() for sync in syncs):
+        result.already_done = True
+        return result
+    progress.start()
+    for sync in syncs:
+        sync.run()
     result.requests = client.requests_sent - requests_before
     result.seconds = time.monotonic() - started
     return result
