@@ -81,7 +81,9 @@ def shop_requests(
     ]
 
 
-def _lane_schedule(lane: Lane, *, name: str, cron: str, trigger: str, config_for: ConfigFor, description: str):
+def _lane_schedule(
+    lane: Lane, *, name: str, cron: str, trigger: str, config_for: ConfigFor, description: str
+) -> dg.ScheduleDefinition:
     @dg.schedule(
         name=name,
         cron_schedule=cron,

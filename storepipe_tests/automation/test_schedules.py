@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pytest
@@ -19,11 +20,16 @@ from storepipe.sources.woocommerce.options import build_options
 from storepipe.warehouse import tables
 from storepipe_tests.automation.conftest import register
 
+if TYPE_CHECKING:
+    from dagster._core.definitions.schedule_definition import ScheduleExecutionData
+
 JOBS = {"woocommerce": "woocommerce_shop_sync", "tiktok_shop": "tiktok_shop_shop_sync"}
 CONFIG_RESOURCE = {"woocommerce": "woocommerce_sync", "tiktok_shop": "tiktok_shop_sync"}
 
 
-def evaluate(schedule: dg.ScheduleDefinition, instance, warehouse: WarehouseResource, at: datetime):
+def evaluate(
+    schedule: dg.ScheduleDefinition, instance, warehouse: WarehouseResource, at: datetime
+) -> ScheduleExecutionData:
     with dg.build_schedule_context(
         instance=instance, scheduled_execution_time=at, resources={"warehouse": warehouse}
     ) as context:

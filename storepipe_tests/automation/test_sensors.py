@@ -24,7 +24,9 @@ from storepipe_tests.sources.tiktok_shop.conftest import register as register_ti
 from storepipe_tests.sources.tiktok_shop.test_import import import_all
 
 
-def tick(sensor: dg.SensorDefinition, instance, warehouse: WarehouseResource, cursor: str | None = None):
+def tick(
+    sensor: dg.SensorDefinition, instance, warehouse: WarehouseResource, cursor: str | None = None
+) -> dg.SensorResult:
     with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"warehouse": warehouse}) as context:
         return sensor(context)
 
