@@ -323,3 +323,19 @@ def test_excluded_products_and_shipping_in_the_basis(engine: sa.Engine, instance
     assert ledger(engine) == [("earn:97", "id:7", "earn", D("1.40")), ("clawback:972", "id:7", "clawback", D("-0.60"))]
     assert rows(engine, "SELECT basis, refunded_basis FROM loyalty.orders") == [(D("70.00"), D("30.00"))]
     assert placements(engine)["id:7"][:2] == ("Bronze", D("40.00"))
+
+
+def test_checks_catch_a_ledger_written_around_the_sync(engine: sa.Engine, shop: Shop) -> None:
+    load(engine, shop, [order(98, 7, "2026-06-01 12:00", ["100.00"])])
+    sync(engine, shop)
+    bogus = """
+        INSERT INTO loyalty.cashback_ledger (shop_key, entry_key, customer_key, kind, order_id, refund_id, amount,
+                                             entry_date, source)
+        VALUES (:s, 'clawback:x', 'id:7', 'clawback', '98', 'x', -5.00, '2026-06-02', 'manual')
+    """
+    with engine.begin() as conn:  # a clawback bigger than the earn, booked by hand and not in the balance
+        conn.execute(sa.text(bogus), {"s": shop.key})
+    failed = failed_checks(engine, shop)
+    assert set(failed) == {"balance_is_sum_of_entries", "clawbacks_within_earn", "ledger_matches_orders"}
+    assert failed["clawbacks_within_earn"]["examples"] == ["98"]
+    assert failed["balance_is_sum_of_entries"]["examples"] == ["id:7"]
