@@ -4,7 +4,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from storepipe.marts.factory import mart_assets
+from storepipe.loyalty.factory import loyalty_assets, recalculate_tiers_job
+from storepipe.marts.factory import ORDER_FACTS, mart_assets
 from storepipe.marts.pnl import PNL_CHECKS, PNL_MARTS
 from storepipe.resources import WarehouseResource
 from storepipe.shops import PLATFORMS, Shop
@@ -109,20 +110,22 @@ def model(
 
 
 marts = mart_assets(PREFIX, partitions, model.key, extra_marts=PNL_MARTS, extra_checks=PNL_CHECKS)
+loyalty = loyalty_assets(PREFIX, partitions, dg.AssetKey([PREFIX, "marts", ORDER_FACTS]))
 
 shop_sync_job = dg.define_asset_job(
     "tiktok_shop_shop_sync",
-    selection=dg.AssetSelection.groups(PREFIX, f"{PREFIX}_marts"),
+    selection=dg.AssetSelection.groups(PREFIX, f"{PREFIX}_marts") | dg.AssetSelection.assets(loyalty),
     executor_def=dg.in_process_executor,
-    description="Carries one TikTok shop (a partition) through the nine import stages, the core model and the marts.",
+    description="Carries one TikTok shop (a partition) through the nine import stages, the core model, the marts "
+    "and loyalty.",
 )
-
-webhook_apply_job = inbox_job(PREFIX, model.key)
+recalculate_tiers = recalculate_tiers_job(PREFIX, loyalty)
+webhook_apply_job = inbox_job(PREFIX, model.key, dg.AssetSelection.assets(loyalty))
 
 
 def definitions() -> dg.Definitions:
     return dg.Definitions(
-        assets=[*stage_assets, model, marts],
-        jobs=[shop_sync_job, webhook_apply_job],
+        assets=[*stage_assets, model, marts, loyalty],
+        jobs=[shop_sync_job, recalculate_tiers, webhook_apply_job],
         resources={"tiktok_shop_sync": TikTokShopSync()},
     )

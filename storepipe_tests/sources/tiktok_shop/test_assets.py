@@ -8,6 +8,8 @@ import sqlalchemy as sa
 
 from storepipe.definitions import defs
 from storepipe.emulators.tiktok_shop.server import RunningEmulator
+from storepipe.loyalty.checks import CHECKS as LOYALTY_CHECKS
+from storepipe.loyalty.factory import ASSETS as LOYALTY_ASSETS
 from storepipe.marts.checks import CHECKS
 from storepipe.marts.pnl import PNL_CHECKS, PNL_MARTS
 from storepipe.marts.refresh import MARTS
@@ -28,9 +30,10 @@ def test_job_carries_one_shop_through_stages_model_and_marts(
     marts = {f"tiktok_shop/marts/{m.name}" for m in (*MARTS, *PNL_MARTS)} | {"tiktok_shop/marts/order_facts"}
     stages = {f"tiktok_shop/{stage.name}" for stage in STAGES}
     assert len(stages) == 9
-    assert materialized == stages | {"tiktok_shop/model"} | marts
+    loyalty = {f"tiktok_shop/loyalty/{name}" for name in LOYALTY_ASSETS}
+    assert materialized == stages | {"tiktok_shop/model"} | marts | loyalty
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == len(CHECKS) + len(PNL_CHECKS)
+    assert len(checks) == len(CHECKS) + len(PNL_CHECKS) + len(LOYALTY_CHECKS)
     assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
 
     (orders,) = result.asset_materializations_for_node("tiktok_shop__orders")

@@ -7,6 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from storepipe.definitions import defs
+from storepipe.loyalty.checks import CHECKS as LOYALTY_CHECKS
+from storepipe.loyalty.factory import ASSETS as LOYALTY_ASSETS
 from storepipe.marts.checks import CHECKS
 from storepipe.marts.refresh import MARTS
 from storepipe.shops import Shop
@@ -22,9 +24,11 @@ def test_job_carries_one_shop_from_import_through_model_and_marts(engine: sa.Eng
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     marts = {f"woocommerce/marts/{m.name}" for m in MARTS} | {"woocommerce/marts/order_facts"}
-    assert materialized == {f"woocommerce/{s.name}" for s in STREAMS} | {"woocommerce/model"} | marts
+    loyalty = {f"woocommerce/loyalty/{name}" for name in LOYALTY_ASSETS}
+    assert materialized == {f"woocommerce/{s.name}" for s in STREAMS} | {"woocommerce/model"} | marts | loyalty
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == len(CHECKS) and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+    assert len(checks) == len(CHECKS) + len(LOYALTY_CHECKS)
+    assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
 
     (orders,) = result.asset_materializations_for_node("woocommerce__orders")
     with engine.connect() as conn:
