@@ -298,13 +298,16 @@ def complete_sync(
     run_id: str | None = None,
     report: Callable[[str], None] | None = None,
     extra: Callable[[], dict[str, int | float | str | None]] | None = None,
+    last_sync_entity: str | None = None,
 ) -> dict[str, int | float | str | None]:
     """Map what this sync fetched into core, close the session, and record the sync's summary.
 
     The session checkpoint (`session_entity`) holds `local_started`, our clock when the sync began: raw
     records fetched since then are what the sync changed. Without an open session (the model materialized
     on its own) or with `rebuild`, every raw record of the shop is mapped again: core is rebuildable from
-    raw without calling the API. `extra()` adds lane-specific figures to the summary.
+    raw without calling the API. `extra()` adds lane-specific figures to the summary. With
+    `last_sync_entity`, the closed session's server start is kept there: the next incremental sync of a lane
+    that windows by the sync's start (TikTok) begins from it, minus its lookback.
     """
     progress = ProgressTracker(engine, shop.key, "model", run_id=run_id, report=report)
     progress.start()
@@ -318,6 +321,8 @@ def complete_sync(
         raise
     with engine.begin() as conn:
         clear_checkpoint(conn, shop.key, session_entity)
+        if last_sync_entity and session:
+            save_checkpoint(conn, shop.key, last_sync_entity, {"started": session["started"]}, run_id)
     sync_began = datetime.fromisoformat(session["local_started"]) if session else t0
     with engine.connect() as conn:
         # This sync's figures, whichever runs did the work (a killed run's streams count too).

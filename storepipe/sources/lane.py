@@ -1,5 +1,6 @@
-"""Dagster pieces every lane shares: the sync config enums, the partition's shop, a raw table's size."""
+"""Dagster pieces every lane shares: sync config enums, the partition's shop, a raw table's size, the model asset."""
 
+from collections.abc import Callable
 from enum import Enum
 
 import dagster as dg
@@ -33,3 +34,42 @@ def raw_row_count(engine: sa.Engine, tables: list[sa.Table], shop: Shop) -> int:
             conn.execute(sa.select(sa.func.count()).where(table.c.shop_key == shop.key)).scalar_one()
             for table in tables
         )
+
+
+Finisher = Callable[..., dict[str, int | float | str | None]]
+
+
+def model_asset(
+    prefix: str,
+    partitions: dg.PartitionsDefinition,
+    upstream: dg.AssetKey,
+    *,
+    sync_resource: str,
+    finish_sync: Finisher,
+    apply_inbox_run: Finisher,
+    description: str,
+) -> dg.AssetsDefinition:
+    """`<prefix>/model`: closes the sync by mapping what it fetched into core (a full sync rebuilds the shop), or
+    in a `<prefix>_webhook_apply` run applies the shop's webhook inbox instead. `sync_resource` names the lane's
+    run-config resource (its `mode` decides the rebuild)."""
+    from storepipe.webhooks.apply import close_or_apply
+
+    @dg.asset(
+        name="model",
+        key_prefix=[prefix],
+        group_name=prefix,
+        partitions_def=partitions,
+        deps=[upstream],
+        kinds={"postgres"},
+        description=description,
+        required_resource_keys={"warehouse", sync_resource},
+    )
+    def _model(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse: WarehouseResource = context.resources.warehouse
+        shop = shop_for(context, warehouse, prefix)
+        rebuild = SyncMode(getattr(context.resources, sync_resource).mode) is SyncMode.full
+        summary = close_or_apply(context, warehouse.engine(), shop, finish_sync, apply_inbox_run, rebuild=rebuild)
+        figures = {k: v for k, v in summary.items() if v is not None}
+        return dg.MaterializeResult(metadata={"dagster/row_count": summary["orders_mapped"], **figures})
+
+    return _model

@@ -17,7 +17,7 @@ from storepipe.sources.tiktok_shop.sync import TikTokSyncOptions
 from storepipe.sources.tiktok_shop.webhooks import apply_inbox_run
 from storepipe.sources.windows import window_start
 from storepipe.warehouse.tables import tiktok_shop_raw
-from storepipe.webhooks.apply import close_or_apply, inbox_job
+from storepipe.webhooks.apply import inbox_job
 
 PREFIX = "tiktok_shop"
 partitions = PLATFORMS[PREFIX].partitions
@@ -88,25 +88,15 @@ def _stage_asset(stage: Stage) -> dg.AssetsDefinition:
 stage_assets = [_stage_asset(stage) for stage in STAGES]
 
 
-@dg.asset(
-    name="model",
-    key_prefix=[PREFIX],
-    group_name=PREFIX,
-    partitions_def=partitions,
-    deps=[dg.AssetKey([PREFIX, STAGES[-1].name])],
-    kinds={"postgres"},
+model = lane.model_asset(
+    PREFIX,
+    partitions,
+    dg.AssetKey([PREFIX, STAGES[-1].name]),
+    sync_resource="tiktok_shop_sync",
+    finish_sync=finish_sync,
+    apply_inbox_run=apply_inbox_run,
     description="The shop's raw TikTok records mapped into the canonical core tables, with fees and statements.",
 )
-def model(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, tiktok_shop_sync: TikTokShopSync
-) -> dg.MaterializeResult:
-    shop = lane.shop_for(context, warehouse, PREFIX)
-    # A <lane>_webhook_apply run applies the shop's webhook inbox here instead of closing a sync.
-    rebuild = SyncMode(tiktok_shop_sync.mode) is SyncMode.full
-    summary = close_or_apply(context, warehouse.engine(), shop, finish_sync, apply_inbox_run, rebuild=rebuild)
-    return dg.MaterializeResult(
-        metadata={"dagster/row_count": summary["orders_mapped"], **{k: v for k, v in summary.items() if v is not None}}
-    )
 
 
 marts = mart_assets(PREFIX, partitions, model.key, extra_marts=PNL_MARTS, extra_checks=PNL_CHECKS)

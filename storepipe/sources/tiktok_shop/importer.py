@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import partial
 
 import sqlalchemy as sa
 
@@ -20,6 +21,7 @@ from storepipe.sources.bookkeeping import (
     save_checkpoint,
 )
 from storepipe.sources.tiktok_shop.client import TikTokClient
+from storepipe.sources.tiktok_shop.model import map_shop
 from storepipe.sources.tiktok_shop.streams import BY_NAME
 from storepipe.sources.tiktok_shop.sync import SyncContext, TikTokSyncOptions, run_listings
 
@@ -95,23 +97,9 @@ def run_stage(
     return result
 
 
-def finish_sync(
-    engine: sa.Engine,
-    shop: Shop,
-    *,
-    rebuild: bool = False,
-    run_id: str | None = None,
-    report: Callable[[str], None] | None = None,
-) -> dict[str, int | float | str | None]:
-    """Map the sync's raw records into core, remember where the sync began, close it, record the summary."""
-    from storepipe.sources.tiktok_shop.model import map_shop
-
-    session = load_checkpoint(engine, shop.key, SESSION)
-    summary = complete_sync(engine, shop, map_shop, SESSION, rebuild=rebuild, run_id=run_id, report=report)
-    if session:  # the next incremental sync starts from here (minus the lookback)
-        with engine.begin() as conn:
-            save_checkpoint(conn, shop.key, LAST_SYNC, {"started": session["started"]}, run_id)
-    return summary
+# Map the sync's raw records into core, remember where the sync began (the next incremental one starts there,
+# minus the lookback), close it and record the summary (see complete_sync).
+finish_sync = partial(complete_sync, map_shop=map_shop, session_entity=SESSION, last_sync_entity=LAST_SYNC)
 
 
 def connect_shop(shop: Shop, auth_code: str) -> None:

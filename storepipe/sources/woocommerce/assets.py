@@ -13,7 +13,7 @@ from storepipe.sources.woocommerce.options import build_options
 from storepipe.sources.woocommerce.streams import STREAMS, Stream
 from storepipe.sources.woocommerce.webhooks import apply_inbox_run
 from storepipe.warehouse.tables import woocommerce_raw
-from storepipe.webhooks.apply import close_or_apply, inbox_job
+from storepipe.webhooks.apply import inbox_job
 
 PREFIX = "woocommerce"
 partitions = PLATFORMS["woocommerce"].partitions
@@ -80,25 +80,15 @@ def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
 stream_assets = [_stream_asset(s) for s in STREAMS]
 
 
-@dg.asset(
-    name="model",
-    key_prefix=[PREFIX],
-    group_name=PREFIX,
-    partitions_def=partitions,
-    deps=[dg.AssetKey([PREFIX, STREAMS[-1].name])],
-    kinds={"postgres"},
+model = lane.model_asset(
+    PREFIX,
+    partitions,
+    dg.AssetKey([PREFIX, STREAMS[-1].name]),
+    sync_resource="woocommerce_sync",
+    finish_sync=finish_sync,
+    apply_inbox_run=apply_inbox_run,
     description="The shop's raw WooCommerce records mapped into the canonical core tables.",
 )
-def model(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, woocommerce_sync: WooCommerceSync
-) -> dg.MaterializeResult:
-    shop = shop_for(context, warehouse)
-    # A <lane>_webhook_apply run applies the shop's webhook inbox here instead of closing a sync.
-    rebuild = SyncMode(woocommerce_sync.mode) is SyncMode.full
-    summary = close_or_apply(context, warehouse.engine(), shop, finish_sync, apply_inbox_run, rebuild=rebuild)
-    return dg.MaterializeResult(
-        metadata={"dagster/row_count": summary["orders_mapped"], **{k: v for k, v in summary.items() if v is not None}}
-    )
 
 
 marts = mart_assets(PREFIX, partitions, model.key)

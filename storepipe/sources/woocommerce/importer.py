@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import sqlalchemy as sa
 
@@ -20,6 +21,7 @@ from storepipe.sources.bookkeeping import (
     save_checkpoint,
 )
 from storepipe.sources.woocommerce.client import StoreInfo, WooClient
+from storepipe.sources.woocommerce.model import map_shop
 from storepipe.sources.woocommerce.options import SyncOptions
 from storepipe.sources.woocommerce.streams import BY_NAME
 from storepipe.sources.woocommerce.sync import StreamResult, StreamSync
@@ -104,15 +106,5 @@ def run_stream(
     return result
 
 
-def finish_sync(
-    engine: sa.Engine,
-    shop: Shop,
-    *,
-    rebuild: bool = False,
-    run_id: str | None = None,
-    report: Callable[[str], None] | None = None,
-) -> dict[str, int | float | str | None]:
-    """Map what this sync fetched into core, close the session and record the summary (see bookkeeping)."""
-    from storepipe.sources.woocommerce.model import map_shop
-
-    return complete_sync(engine, shop, map_shop, SESSION, rebuild=rebuild, run_id=run_id, report=report)
+# Map what this sync fetched into core, close the session and record the summary (see complete_sync).
+finish_sync = partial(complete_sync, map_shop=map_shop, session_entity=SESSION)
