@@ -193,6 +193,7 @@ class Ledger:
     def __init__(self, store: TikTokStore) -> None:
         self.store = store
         self._cache: tuple[tuple[int, int], dict[int, list[Transaction]]] | None = None
+        self._unsettled: tuple[tuple[Any, ...], list[tuple[Order, int, Transaction]], dict[str, str]] | None = None
 
     def _days(self, now: int) -> dict[int, list[Transaction]]:
         key = (now, self.store.generation)
@@ -317,23 +318,28 @@ class Ledger:
         size = page_size_param(query, default=20)  # ≤100 [C2]; [INF] the default is not documented
         # [INF] which instant search_time_ge/lt window is not documented; the order's create_time here.
         ge, lt = _int_param(query, "search_time_ge"), _int_param(query, "search_time_lt")
-        with self.store.lock:
-            rows: list[tuple[Order, int, Transaction]] = []
-            for order in self.store.orders:
-                day = statement_day(order)
-                if day is None or statement_issued(day, self.store.now):
-                    continue
-                if happened(order, order.delivery_time, self.store.now) and within(order.create_time, ge, lt):
-                    rows.append((order, settle_time(order) or 0, order_transaction(order)))
         descending = sort_order == "DESC"
 
         def key(row: tuple[Order, int, Transaction]) -> tuple[int, int]:
             return row[2].order_create_time, int(row[2].id)
 
-        rows.sort(key=key, reverse=descending)
+        with self.store.lock:
+            # One (clock, generation, filter) computes the list and its sums; its pages only slice it.
+            cache_key = (self.store.now, self.store.generation, ge, lt, descending)
+            if self._unsettled is None or self._unsettled[0] != cache_key:
+                rows: list[tuple[Order, int, Transaction]] = []
+                for order in self.store.orders:
+                    day = statement_day(order)
+                    if day is None or statement_issued(day, self.store.now):
+                        continue
+                    if happened(order, order.delivery_time, self.store.now) and within(order.create_time, ge, lt):
+                        rows.append((order, settle_time(order) or 0, order_transaction(order)))
+                rows.sort(key=key, reverse=descending)
+                estimates = [_estimate(t) for _, _, t in rows]
+                sums = {f"sum_{name}": money(sum((e[name] for e in estimates), ZERO)) for name in ESTIMATES}
+                self._unsettled = (cache_key, rows, sums)
+            _, rows, sums = self._unsettled
         page, next_token = keyset_page(rows, key, size, query.get("page_token") or "", (sort_order,), descending)
-        estimates = [_estimate(t) for _, _, t in rows]
-        sums = {f"sum_{name}": money(sum((e[name] for e in estimates), ZERO)) for name in ESTIMATES}
         currency = self.store.config.currency
         return {
             "transactions": [_render_estimate(order, settled, t, currency) for order, settled, t in page],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
@@ -309,6 +309,25 @@ class ReturnDesk:
     def __init__(self, store: TikTokStore) -> None:
         self.store = store
         self._plans: dict[str, ReturnPlan | None] = {}
+        # Rendered records per listing, for one (clock, generation): paging a large shop then costs a filter
+        # per page instead of rendering every order again (which made the emulator, not the client, the limit).
+        self._rendered: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}
+
+    def _records(self, kind: str, render: Callable[[int, str], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Call with the store's lock held."""
+        key = (self.store.now, self.store.generation)
+        cached = self._rendered.get(kind)
+        if cached is None or cached[0] != key:
+            cached = (key, render(self.store.now, self.store.config.currency))
+            self._rendered[kind] = cached
+        return cached[1]
+
+    def _render_returns(self, now: int, currency: str) -> list[dict[str, Any]]:
+        plans = [self.plan(order) for order in self.store.orders]
+        return [plan.render(now, currency) for plan in plans if plan is not None and plan.visible(now)]
+
+    def _render_cancellations(self, now: int, currency: str) -> list[dict[str, Any]]:
+        return [render_cancellation(order, currency) for order in self.store.orders if is_cancelled(order, now)]
 
     def plan(self, order: Order) -> ReturnPlan | None:
         if order.id not in self._plans:
@@ -324,9 +343,7 @@ class ReturnDesk:
             "return_status": _id_filter(body, "return_status", RETURN_STATUSES),
         }
         with self.store.lock:
-            now, currency = self.store.now, self.store.config.currency
-            plans = [self.plan(order) for order in self.store.orders]
-            records = [plan.render(now, currency) for plan in plans if plan is not None and plan.visible(now)]
+            records = self._records("returns", self._render_returns)
         return _search(records, query, body, "return_orders", "return_id", sets)
 
     def search_cancellations(self, query: Mapping[str, str], body: Mapping[str, Any]) -> dict[str, Any]:
@@ -337,7 +354,5 @@ class ReturnDesk:
             "cancel_status": _id_filter(body, "cancel_status", CANCEL_STATUSES),
         }
         with self.store.lock:
-            now, currency = self.store.now, self.store.config.currency
-            cancelled = [order for order in self.store.orders if is_cancelled(order, now)]
-            records = [render_cancellation(order, currency) for order in cancelled]
+            records = self._records("cancellations", self._render_cancellations)
         return _search(records, query, body, "cancellations", "cancel_id", sets)
