@@ -379,11 +379,14 @@ def _stop_group(proc: subprocess.Popen[bytes], grace: float = 20.0) -> None:
 @main.command("dev")
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--demo", is_flag=True, help="Also run a WooCommerce emulator and register it as shop 'demo'.")
-@click.option("--demo-port", default=8081, show_default=True, help="Port of the demo shop's emulator.")
-@click.option("--demo-orders", default=5000, show_default=True, help="Size of the demo shop.")
+@click.option(
+    "--demo", is_flag=True, help="Also run WooCommerce and TikTok Shop emulators as shops 'demo' and 'demo-tiktok'."
+)
+@click.option("--demo-port", default=8081, show_default=True, help="Port of the demo WooCommerce emulator.")
+@click.option("--demo-tiktok-port", default=8082, show_default=True, help="Port of the demo TikTok Shop emulator.")
+@click.option("--demo-orders", default=5000, show_default=True, help="Size of the demo shops.")
 @_clean_errors
-def dev(port: int, host: str, demo: bool, demo_port: int, demo_orders: int) -> None:
+def dev(port: int, host: str, demo: bool, demo_port: int, demo_tiktok_port: int, demo_orders: int) -> None:
     """Start (or reuse) the database, then run the Dagster webserver and daemon until Ctrl-C."""
     from storepipe.instance import prepare_environment, project_file
     from storepipe.warehouse.engine import warehouse_engine
@@ -393,6 +396,7 @@ def dev(port: int, host: str, demo: bool, demo_port: int, demo_orders: int) -> N
     children: list[subprocess.Popen[bytes]] = []
     if demo:
         children.append(_start_demo_shop(demo_port, demo_orders))
+        children.append(_start_demo_tiktok_shop(demo_tiktok_port, demo_orders))
     cmd = [
         sys.executable, "-m", "dagster", "dev",
         "-w", str(project_file("workspace.yaml")), "-h", host, "-p", str(port),
@@ -403,7 +407,8 @@ def dev(port: int, host: str, demo: bool, demo_port: int, demo_orders: int) -> N
         # The demo's first import is the new-shop sensor's (RUNNING by default): queueing one here as well
         # raced it and imported the demo shop twice.
         click.echo(
-            f"demo: shop {DEMO_SHOP!r} is imported by woocommerce_new_shop_sensor; watch http://{host}:{port}/runs"
+            f"demo: shops {DEMO_SHOP!r} and {DEMO_TIKTOK_SHOP!r} are imported by the new-shop sensors; "
+            f"watch http://{host}:{port}/runs"
         )
 
     stopping = False
@@ -461,6 +466,63 @@ def _start_demo_shop(port: int, orders: int) -> subprocess.Popen[bytes]:
         )
         add_shop(engine, get_instance(), shop)
     click.echo(f"demo shop {DEMO_SHOP!r}: WooCommerce emulator on http://127.0.0.1:{port}")
+    return emulator
+
+
+DEMO_TIKTOK_SHOP = "demo-tiktok"
+DEMO_TIKTOK_PREFIX = "STOREPIPE_DEMO_TT"
+
+
+def _start_demo_tiktok_shop(port: int, orders: int) -> subprocess.Popen[bytes]:
+    """Serve a seeded TikTok Shop emulator, register it as shop 'demo-tiktok' (once) and connect it.
+
+    The emulator keeps its tokens in memory, so the shop is connected again with a fresh consent code each
+    time the demo starts (what a seller's re-authorization does)."""
+    import requests
+
+    from storepipe.instance import get_instance
+    from storepipe.shops import ShopConfigError, add_shop, get_shop, validate_shop
+    from storepipe.sources.tiktok_shop.importer import connect_shop
+    from storepipe.warehouse.engine import warehouse_engine
+
+    os.environ.setdefault(f"{DEMO_TIKTOK_PREFIX}_KEY", "6a1b2c3d4e5f6")  # the emulator's default app
+    os.environ.setdefault(f"{DEMO_TIKTOK_PREFIX}_SECRET", "tts_demo_app_secret")
+    emulator = subprocess.Popen(
+        [
+            sys.executable, "-m", "storepipe.cli", "emulator", "tiktok-shop", "--seed", "1",
+            "--orders", str(orders), "--port", str(port),
+            "--app-key", os.environ[f"{DEMO_TIKTOK_PREFIX}_KEY"],
+            "--app-secret", os.environ[f"{DEMO_TIKTOK_PREFIX}_SECRET"],
+        ],
+        start_new_session=True,
+    )  # fmt: skip
+    control = f"http://127.0.0.1:{port}/_emulator"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and emulator.poll() is None:
+        try:
+            code = requests.post(f"{control}/auth_codes", timeout=2).json()["auth_code"]
+            break
+        except requests.RequestException:
+            time.sleep(0.3)
+    else:
+        click.echo("demo: the TikTok Shop emulator did not start; the demo has only the WooCommerce shop", err=True)
+        return emulator
+    engine = warehouse_engine()
+    try:
+        shop = get_shop(engine, DEMO_TIKTOK_SHOP)
+    except ShopConfigError:
+        shop = validate_shop(
+            platform="tiktok_shop",
+            key=DEMO_TIKTOK_SHOP,
+            url=f"http://127.0.0.1:{port}",
+            timezone="America/Los_Angeles",
+            currency="USD",
+            credentials_env=DEMO_TIKTOK_PREFIX,
+            display_name="Demo shop (emulated TikTok Shop)",
+        )
+        shop = add_shop(engine, get_instance(), shop)
+    connect_shop(shop, code)
+    click.echo(f"demo shop {DEMO_TIKTOK_SHOP!r}: TikTok Shop emulator on http://127.0.0.1:{port}")
     return emulator
 
 

@@ -44,20 +44,21 @@ def _wait_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
 _RUNS_QUERY = "{ runsOrError { ... on Runs { results { runId status jobName tags { key value } } } } }"
 
 
-def _wait_for_run(port: int, timeout: float = 180) -> dict:
+def _wait_for_runs(port: int, count: int, timeout: float = 240) -> list[dict]:
+    """The first `count` runs, once all of them have finished."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         answer = requests.post(f"http://127.0.0.1:{port}/graphql", json={"query": _RUNS_QUERY}, timeout=30).json()
         runs = answer["data"]["runsOrError"]["results"]
-        if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
-            return runs[0]
+        if len(runs) >= count and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs):
+            return runs
         time.sleep(2)
-    raise AssertionError("the demo import did not finish")
+    raise AssertionError("the demo imports did not finish")
 
 
 def test_dev_demo_serves_the_ui_imports_the_demo_shop_and_stops_cleanly(settings: Settings, engine) -> None:
     """The README's first command: UI up, demo shop registered and imported through the daemon, Ctrl-C."""
-    port, demo_port = _free_port(), _free_port()
+    port, demo_port, demo_tiktok_port = _free_port(), _free_port(), _free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -69,6 +70,8 @@ def test_dev_demo_serves_the_ui_imports_the_demo_shop_and_stops_cleanly(settings
             "--demo",
             "--demo-port",
             str(demo_port),
+            "--demo-tiktok-port",
+            str(demo_tiktok_port),
             "--demo-orders",
             "300",
         ],
@@ -87,15 +90,18 @@ def test_dev_demo_serves_the_ui_imports_the_demo_shop_and_stops_cleanly(settings
         (repository,) = location["locationOrLoadError"]["repositories"]
         assert {"name": "shop_registry_sensor"} in repository["sensors"]
 
-        run = _wait_for_run(port)
-        assert run["status"] == "SUCCESS" and run["jobName"] == "woocommerce_shop_sync"
-        assert {"key": "dagster/partition", "value": "demo"} in run["tags"]
+        runs = _wait_for_runs(port, 2)  # one import per demo shop, started by the new-shop sensors
+        partitions = {
+            run["jobName"]: next(t["value"] for t in run["tags"] if t["key"] == "dagster/partition") for run in runs
+        }
+        assert partitions == {"woocommerce_shop_sync": "demo", "tiktok_shop_shop_sync": "demo-tiktok"}
+        assert all(run["status"] == "SUCCESS" for run in runs), runs
         with engine.connect() as conn:
-            orders = conn.execute(sa.text("SELECT count(*) FROM core.orders WHERE shop_key = 'demo'")).scalar_one()
-        assert orders > 250
+            orders = dict(conn.execute(sa.text("SELECT shop_key, count(*) FROM core.orders GROUP BY 1")).all())
+        assert orders["demo"] > 250 and orders["demo-tiktok"] == 300
 
         family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
-        assert len(family) >= 4  # storepipe, the demo emulator, dagster dev, webserver and daemon
+        assert len(family) >= 5  # storepipe, the two demo emulators, dagster dev, webserver and daemon
         proc.send_signal(signal.SIGINT)
         proc.wait(60)
         deadline = time.monotonic() + 30

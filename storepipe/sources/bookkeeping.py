@@ -343,7 +343,8 @@ def complete_sync(
         ).scalar_one()
     summary: dict[str, int | float | str | None] = {
         "orders_synced": fetched.get("orders"),
-        "customers_updated": fetched.get("customers"),
+        # Lanes without a customers listing (TikTok) identify customers from orders: those the model mapped.
+        "customers_updated": fetched.get("customers", result.customers),
         "orders_mapped": result.orders,
         "order_lines_mapped": result.order_lines,
         "refunds_mapped": result.refunds,
