@@ -55,6 +55,17 @@ def scratch_settings(name: str):
     return Settings(home=home, database_url=server.set(database=name).render_as_string(hide_password=False))
 
 
+def drop_scratch(settings) -> None:
+    """Stop the scratch embedded server (if this benchmark started one) and delete its directory."""
+    import shutil
+
+    from storepipe.warehouse.server import stop_embedded
+
+    if not os.environ.get("STOREPIPE_DATABASE_URL"):
+        stop_embedded(settings.home / "pgdata")
+    shutil.rmtree(settings.home, ignore_errors=True)
+
+
 def storepipe(env: dict[str, str], *args: str) -> tuple[float, float]:
     """Run a storepipe command; its wall seconds and its peak RSS in MB (sampled every 0.1 s)."""
     started = time.perf_counter()

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import append_results, scratch_settings, storepipe
+from _common import append_results, drop_scratch, scratch_settings, storepipe
 from emulator import free_port, start_emulator
 
 APP_KEY, APP_SECRET = "6a1b2c3d4e5f6", "tts_demo_app_secret"  # the emulator's defaults
@@ -84,6 +84,7 @@ def main() -> None:
         inc = stage_figures(env["STOREPIPE_DATABASE_URL"])
     finally:
         emulator.kill()
+        drop_scratch(settings)
 
     lines = [
         f"`python bench/tiktok_import.py --orders {args.orders} --months {args.months:g} --qps {args.qps} "

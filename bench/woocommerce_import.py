@@ -15,18 +15,23 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import append_results, phases, scratch_settings, storepipe
+from _common import append_results, drop_scratch, phases, scratch_settings, storepipe
 from emulator import free_port, start_emulator, sweep
 
+from storepipe.sources.woocommerce.streams import STREAMS
+
 KEY, SECRET = "ck_demo", "cs_demo"
+FETCHING = {s.name for s in STREAMS}
 
 
 def state(control: str) -> dict:
@@ -43,6 +48,26 @@ def ceiling(orders: int, deadline: float) -> float:
         return result.pages_per_s
     finally:
         process.kill()
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """CPU used by a process and the children it has reaped (a postmaster reaps its backends)."""
+    t = process.cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def reaped_children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def postmaster(home: Path) -> psutil.Process | None:
+    """The embedded PostgreSQL of this benchmark (None on an external server: its CPU is not measured)."""
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and "-D" in cmdline and str(home) in " ".join(cmdline):
+            return proc
+    return None
 
 
 def run_size(orders: int, latency_ms: int, concurrency: int) -> list[str]:
@@ -65,7 +90,10 @@ def run_size(orders: int, latency_ms: int, concurrency: int) -> list[str]:
                   "--credentials-env", "BENCH")  # fmt: skip
         shop = state(control)
         served = shop["requests_served"]
+        emulator, database = psutil.Process(process.pid), postmaster(settings.home)
+        cpu_before = (cpu_seconds(emulator), reaped_children_cpu(), cpu_seconds(database) if database else 0.0)
         full_s, rss = storepipe(env, "import", "bench", "--full", "--concurrency", str(concurrency))
+        cpu_after = (cpu_seconds(emulator), reaped_children_cpu(), cpu_seconds(database) if database else 0.0)
         full_requests = state(control)["requests_served"] - served
         full_phases = phases(env["STOREPIPE_DATABASE_URL"])
         order_pages = (shop["orders"] + 99) // 100
@@ -85,16 +113,22 @@ def run_size(orders: int, latency_ms: int, concurrency: int) -> list[str]:
         inc_phases = phases(env["STOREPIPE_DATABASE_URL"])
     finally:
         process.kill()
+        drop_scratch(settings)
     pages_per_s = full_requests / full_s
     sweep_rate = order_pages / full_phases["orders"]  # the order sweep alone, inside the job
     in_job_full, in_job_inc = sum(full_phases.values()), sum(inc_phases.values())
+    # Pages per second of the fetching assets alone (the model, marts and loyalty make no request).
+    fetch_s = sum(seconds for entity, seconds in full_phases.items() if entity in FETCHING)
+    fetch_rate = full_requests / fetch_s
     return [
         f"| {orders:,} | {shop['customers']:,} / {shop['refunds']:,} / {shop['subscriptions']:,} | {full_s:.0f} "
         f"| {full_requests:,} | {pages_per_s:.0f} | {top:.0f} | {100 * pages_per_s / top:.0f} % | {max(rss, rss2):.0f} "
         f"| {len(changed):,} | {inc_requests:,} ({100 * inc_requests / full_requests:.1f} %) "
         f"| {inc_s:.1f} ({100 * inc_s / full_s:.1f} %) "
         f"| {sweep_rate:.0f} ({100 * sweep_rate / top:.0f} %) | {full_phases['model']:.1f} "
-        f"| {in_job_inc:.1f} of {in_job_full:.1f} ({100 * in_job_inc / in_job_full:.1f} %) |",
+        f"| {in_job_inc:.1f} of {in_job_full:.1f} ({100 * in_job_inc / in_job_full:.1f} %) "
+        f"| {' / '.join(f'{1000 * (a - b) / full_requests:.1f}' for a, b in zip(cpu_after, cpu_before, strict=True))} "
+        f"| {fetch_rate:.0f} ({100 * fetch_rate / top:.0f} %) |",
         f"<!-- {orders}: {order_pages} order pages -->",
     ]
 
@@ -120,8 +154,9 @@ def main() -> None:
             "",
             "| orders | customers / refunds / subs | full import s | requests | pages/s | ceiling pages/s "
             "| of ceiling | peak RSS MB | orders changed | incremental requests | incremental s "
-            "| order sweep pages/s (of ceiling) | model s | in-job incremental s of full s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| order sweep pages/s (of ceiling) | model s | in-job incremental s of full s "
+            "| CPU ms per request: emulator / import process / PostgreSQL | fetching assets pages/s (of ceiling) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
         ],
     )
