@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -114,6 +115,11 @@ def test_dev_demo_serves_the_ui_imports_the_demo_shop_and_stops_cleanly(settings
         assert proc.returncode == 0
     finally:
         if proc.poll() is None:
+            # dagster dev and the emulators run in sessions of their own: a failed test kills the whole tree.
+            tree = psutil.Process(proc.pid).children(recursive=True)
             os.killpg(proc.pid, signal.SIGKILL)
+            for child in tree:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
         out = proc.stdout.read() if proc.stdout else ""
     assert "Dagster UI on http://127.0.0.1:" in out
