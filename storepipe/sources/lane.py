@@ -2,12 +2,14 @@
 
 from collections.abc import Callable
 from enum import Enum
+from typing import Any, Protocol
 
 import dagster as dg
 import sqlalchemy as sa
 
 from storepipe.resources import WarehouseResource
 from storepipe.shops import Shop, get_platform_shop
+from storepipe.sources.bookkeeping import StreamResult
 
 
 class SyncMode(Enum):
@@ -37,6 +39,51 @@ def raw_row_count(engine: sa.Engine, tables: list[sa.Table], shop: Shop) -> int:
 
 
 Finisher = Callable[..., dict[str, int | float | str | None]]
+
+
+class StageRun(Protocol):
+    """Runs one import stage of one shop with the lane's run config; returns its figures."""
+
+    def __call__(
+        self, engine: sa.Engine, shop: Shop, config: Any, *, run_id: str, report: Callable[[str], None]
+    ) -> StreamResult: ...
+
+
+def import_asset(
+    prefix: str,
+    partitions: dg.PartitionsDefinition,
+    name: str,
+    *,
+    deps: tuple[str, ...],
+    description: str,
+    raw_tables: list[sa.Table],
+    sync_resource: str,
+    run: StageRun,
+) -> dg.AssetsDefinition:
+    """`<prefix>/<name>`: one import stage of the lane, in the lane's API pool, sized by its raw tables.
+
+    `sync_resource` names the lane's run-config resource, handed to `run` as it is."""
+
+    @dg.asset(
+        name=name,
+        key_prefix=[prefix],
+        group_name=prefix,
+        partitions_def=partitions,
+        deps=[dg.AssetKey([prefix, d]) for d in deps],
+        pool=f"{prefix}_api",
+        kinds={"postgres"},
+        description=description,
+        required_resource_keys={"warehouse", sync_resource},
+    )
+    def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse: WarehouseResource = context.resources.warehouse
+        shop = shop_for(context, warehouse, prefix)
+        config = getattr(context.resources, sync_resource)
+        result = run(warehouse.engine(), shop, config, run_id=context.run.run_id, report=context.log.info)
+        rows = raw_row_count(warehouse.engine(), raw_tables, shop)
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows, **result.summary()})
+
+    return _asset
 
 
 def model_asset(

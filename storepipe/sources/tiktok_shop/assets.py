@@ -1,15 +1,17 @@
 """Dagster wiring of the TikTok Shop lane: one partitioned asset per import stage, the model, the marts, the job."""
 
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 
 from storepipe.loyalty.factory import loyalty_assets, recalculate_tiers_job
 from storepipe.marts.factory import ORDER_FACTS, mart_assets
 from storepipe.marts.pnl import PNL_CHECKS, PNL_MARTS
-from storepipe.resources import WarehouseResource
 from storepipe.shops import PLATFORMS, Shop
 from storepipe.sources import lane
+from storepipe.sources.bookkeeping import StreamResult
 from storepipe.sources.lane import SyncMode, SyncWindow
 from storepipe.sources.tiktok_shop.importer import finish_sync, run_stage
 from storepipe.sources.tiktok_shop.streams import STAGES, Stage
@@ -53,39 +55,28 @@ class TikTokShopSync(dg.ConfigurableResource):
         )
 
 
-def _stage_asset(stage: Stage) -> dg.AssetsDefinition:
-    raw_tables = [tiktok_shop_raw[listing.name] for listing in stage.listings]
+def _run_stage(stage: Stage) -> lane.StageRun:
+    def run(engine: sa.Engine, shop: Shop, config: TikTokShopSync, **kw: Any) -> StreamResult:
+        return run_stage(engine, shop, stage.name, config.options(shop), **kw)
 
-    @dg.asset(
-        name=stage.name,
-        key_prefix=[PREFIX],
-        group_name=PREFIX,
-        partitions_def=partitions,
-        deps=[dg.AssetKey([PREFIX, d]) for d in stage.depends_on],
-        pool="tiktok_shop_api",
-        kinds={"postgres"},
-        description=f"{stage.description} Raw: {', '.join(f'raw.{t.name}' for t in raw_tables)}.",
+    return run
+
+
+stage_assets = [
+    lane.import_asset(
+        PREFIX,
+        partitions,
+        stage.name,
+        deps=stage.depends_on,
+        description=f"{stage.description} Raw: "
+        + ", ".join(f"raw.tiktok_shop_{listing.name}" for listing in stage.listings)
+        + ".",
+        raw_tables=[tiktok_shop_raw[listing.name] for listing in stage.listings],
+        sync_resource="tiktok_shop_sync",
+        run=_run_stage(stage),
     )
-    def _asset(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, tiktok_shop_sync: TikTokShopSync
-    ) -> dg.MaterializeResult:
-        shop = lane.shop_for(context, warehouse, PREFIX)
-        result = run_stage(
-            warehouse.engine(),
-            shop,
-            stage.name,
-            tiktok_shop_sync.options(shop),
-            run_id=context.run.run_id,
-            report=context.log.info,
-        )
-        return dg.MaterializeResult(
-            metadata={"dagster/row_count": lane.raw_row_count(warehouse.engine(), raw_tables, shop), **result.summary()}
-        )
-
-    return _asset
-
-
-stage_assets = [_stage_asset(stage) for stage in STAGES]
+    for stage in STAGES
+]
 
 
 model = lane.model_asset(

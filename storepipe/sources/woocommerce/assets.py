@@ -1,15 +1,18 @@
 """Dagster wiring of the WooCommerce lane: one partitioned asset per stream, the model asset, the per-shop job."""
 
+from typing import Any
+
 import dagster as dg
+import sqlalchemy as sa
 
 from storepipe.loyalty.factory import loyalty_assets, recalculate_tiers_job
 from storepipe.marts.factory import ORDER_FACTS, mart_assets
-from storepipe.resources import WarehouseResource
 from storepipe.shops import PLATFORMS, Shop
 from storepipe.sources import lane
+from storepipe.sources.bookkeeping import StreamResult
 from storepipe.sources.lane import SyncMode, SyncWindow
 from storepipe.sources.woocommerce.importer import finish_sync, run_stream
-from storepipe.sources.woocommerce.options import build_options
+from storepipe.sources.woocommerce.options import SyncOptions, build_options
 from storepipe.sources.woocommerce.streams import STREAMS, Stream
 from storepipe.sources.woocommerce.webhooks import apply_inbox_run
 from storepipe.warehouse.tables import woocommerce_raw
@@ -32,52 +35,42 @@ class WooCommerceSync(dg.ConfigurableResource):
     requests_per_second: float | None = None  # per-shop rate limit; unset: as fast as concurrency allows
     resweep_days: int | None = None  # re-read orders created in the last N days (unset: 7, or 2 with /refunds)
 
-
-def shop_for(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Shop:
-    return lane.shop_for(context, warehouse, PREFIX)
-
-
-def _stream_asset(stream: Stream) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=stream.name,
-        key_prefix=[PREFIX],
-        group_name=PREFIX,
-        partitions_def=partitions,
-        deps=[dg.AssetKey([PREFIX, d]) for d in stream.depends_on],
-        pool="woocommerce_api",
-        kinds={"postgres"},
-        description=f"WooCommerce {stream.name} as delivered by {stream.path}, in raw.{stream.table_name}.",
-    )
-    def _asset(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, woocommerce_sync: WooCommerceSync
-    ) -> dg.MaterializeResult:
-        shop = shop_for(context, warehouse)
-        options = build_options(
+    def options(self, shop: Shop) -> SyncOptions:
+        """Validated options; a bad window or date fails before any request."""
+        return build_options(
             shop,
-            mode=SyncMode(woocommerce_sync.mode).value,
-            window=SyncWindow(woocommerce_sync.window).value if woocommerce_sync.window else None,
-            since=woocommerce_sync.since,
-            lookback_hours=woocommerce_sync.lookback_hours,
-            full_refresh=woocommerce_sync.full_refresh,
-            page_size=woocommerce_sync.page_size,
-            concurrency=woocommerce_sync.concurrency,
-            requests_per_second=woocommerce_sync.requests_per_second,
-            resweep_days=woocommerce_sync.resweep_days,
-        )
-        result = run_stream(
-            warehouse.engine(), shop, stream.name, options, run_id=context.run.run_id, report=context.log.info
-        )
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": lane.raw_row_count(warehouse.engine(), [woocommerce_raw[stream.name]], shop),
-                **result.summary(),
-            }
+            mode=SyncMode(self.mode).value,
+            window=SyncWindow(self.window).value if self.window else None,
+            since=self.since,
+            lookback_hours=self.lookback_hours,
+            full_refresh=self.full_refresh,
+            page_size=self.page_size,
+            concurrency=self.concurrency,
+            requests_per_second=self.requests_per_second,
+            resweep_days=self.resweep_days,
         )
 
-    return _asset
+
+def _run_stream(stream: Stream) -> lane.StageRun:
+    def run(engine: sa.Engine, shop: Shop, config: WooCommerceSync, **kw: Any) -> StreamResult:
+        return run_stream(engine, shop, stream.name, config.options(shop), **kw)
+
+    return run
 
 
-stream_assets = [_stream_asset(s) for s in STREAMS]
+stream_assets = [
+    lane.import_asset(
+        PREFIX,
+        partitions,
+        stream.name,
+        deps=stream.depends_on,
+        description=f"WooCommerce {stream.name} as delivered by {stream.path}, in raw.{stream.table_name}.",
+        raw_tables=[woocommerce_raw[stream.name]],
+        sync_resource="woocommerce_sync",
+        run=_run_stream(stream),
+    )
+    for stream in STREAMS
+]
 
 
 model = lane.model_asset(
