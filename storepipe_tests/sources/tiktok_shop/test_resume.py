@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
-import sys
-import time
 
 import sqlalchemy as sa
 
 from storepipe.emulators.tiktok_shop.server import RunningEmulator
 from storepipe.shops import Shop
+from storepipe_tests.sources.killing import kill_at, start_import
 from storepipe_tests.sources.tiktok_shop.raw_loader import load_store
 from storepipe_tests.sources.tiktok_shop.test_import import COMPARED, raw
 
@@ -21,16 +18,7 @@ CONCURRENCY = 2
 
 
 def _import() -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "storepipe.cli", "import", "tts", "--full", "--page-size", str(PAGE_SIZE),
-         "--concurrency", str(CONCURRENCY)],
-        env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-
-
-def _processed(engine: sa.Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT coalesce(sum(processed), 0) FROM ops.sync_progress")).scalar_one()
+    return start_import("tts", PAGE_SIZE, CONCURRENCY)
 
 
 def _core(engine: sa.Engine) -> dict[str, list[tuple]]:
@@ -53,16 +41,7 @@ def test_killed_imports_resume_to_the_clean_result(
     store.set_fault("latency", rate=1.0, latency_ms=10)  # slow enough to be killed mid-stage
     rng = random.Random(6)
     served_before = store.state()["requests"]
-    kills = 0
-    for threshold in sorted(rng.sample(range(30, 1400), 3)):
-        proc = _import()
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and _processed(engine) < threshold and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            kills += 1
+    kills = kill_at(engine, rng.sample(range(30, 1400), 3), _import)
     assert kills >= 2, "the import finished before it could be killed; slow the emulator down"
     finish = _import()
     out, _ = finish.communicate(timeout=300)

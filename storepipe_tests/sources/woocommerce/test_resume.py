@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
-import sys
-import time
 
 import sqlalchemy as sa
 
 from storepipe.emulators.woocommerce import RunningEmulator
 from storepipe.shops import Shop
+from storepipe_tests.sources.killing import kill_at, start_import
 from storepipe_tests.sources.woocommerce.helpers import core_snapshot, emulator_records, raw_records
 
 PAGE_SIZE = 10  # many small pages: many checkpoints to die between
 
 
-def _import(extra: list[str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "storepipe.cli", "import", "lane", "--full", "--page-size", str(PAGE_SIZE),
-         "--concurrency", "2", *(extra or [])],
-        env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-
-
-def _processed(engine: sa.Engine) -> int:
-    with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT coalesce(sum(processed), 0) FROM ops.sync_progress")).scalar_one()
+def _import() -> subprocess.Popen[str]:
+    return start_import("lane", PAGE_SIZE, 2)
 
 
 def test_killed_imports_resume_to_the_clean_result(
@@ -37,16 +25,7 @@ def test_killed_imports_resume_to_the_clean_result(
     emulator.store.set_fault("latency", latency_ms=15)  # slow enough to be killed mid-stream
     rng = random.Random(4)
     served_before = emulator.store.state()["requests_served"]
-    kills = 0
-    for threshold in sorted(rng.sample(range(50, 1300), 3)):
-        proc = _import()
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and _processed(engine) < threshold and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            kills += 1
+    kills = kill_at(engine, rng.sample(range(50, 1300), 3), _import)
     assert kills >= 2, "the import finished before it could be killed; slow the emulator down"
     finish = _import()
     out, _ = finish.communicate(timeout=300)
