@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from datetime import date
@@ -27,7 +26,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import append_results, peak_rss_mb, scratch_settings
+from _common import append_results, drop_scratch, peak_rss_mb, scratch_settings
 from marts import CHANGE, GENERATE, PICK, SHOP, BackendPeak
 
 AS_OF = date(2026, 11, 1)  # the day after the generated history ends
@@ -143,11 +142,7 @@ def main() -> None:
     else:
         append_results("Loyalty (sync_shop over core, one transaction)", lines_out)
     engine.dispose()
-    if not os.environ.get("STOREPIPE_DATABASE_URL"):  # the temporary embedded server: 3 GB at 1M orders
-        from storepipe.warehouse.server import stop_embedded
-
-        stop_embedded(settings.home / "pgdata")
-        shutil.rmtree(settings.home, ignore_errors=True)
+    drop_scratch(settings)  # the temporary embedded server: 3 GB at 1M orders
 
 
 if __name__ == "__main__":

@@ -81,6 +81,11 @@ class Shop:
     def partitions(self) -> DynamicPartitionsDefinition:
         return PLATFORMS[self.platform].partitions
 
+    @property
+    def credentials_prefix(self) -> str:
+        """PREFIX of the shop's PREFIX_<SUFFIX> variables (--credentials-env), for the optional ones a lane reads."""
+        return self.credentials_env["key"].rsplit("_", 1)[0]
+
     def credentials(self) -> dict[str, str]:
         """Read the credentials from the environment now; fail naming the shop and the missing variable."""
         values = {}

@@ -1303,7 +1303,8 @@ class WooStore(FaultControls, WebhookControls):
             self._sales[idx] = 0
             wall = self.tz.to_wall(now)
             self.products.append(
-                id=post_id, idx=idx, created=now, created_w=wall, modified=now, modified_w=wall, price=float(price)
+                id=post_id, idx=idx, created=now, created_w=wall, modified=now, modified_w=wall,
+                price=float(price),  # the listing's sort key, as in the table built above; never money math
             )
             products = [self.catalog.products[i] for i in self.products["idx"]]
             self.products.set_column("title", _ranks([p.name.casefold() for p in products]))

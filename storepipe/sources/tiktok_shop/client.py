@@ -114,14 +114,10 @@ class AuthorizedShop:
 
 def auth_base_url(shop: Shop) -> str:
     """Token endpoints live on auth.tiktok-shops.com for the real API; emulators and proxies serve both."""
-    override = os.environ.get(_prefix(shop) + "_AUTH_URL")
+    override = os.environ.get(shop.credentials_prefix + "_AUTH_URL")
     if override:
         return override.rstrip("/")
     return OFFICIAL_AUTH_URL if urlsplit(shop.base_url).hostname == OFFICIAL_API_HOST else shop.base_url
-
-
-def _prefix(shop: Shop) -> str:
-    return shop.credentials_env["key"].rsplit("_", 1)[0]
 
 
 class TikTokClient:
@@ -157,7 +153,7 @@ class TikTokClient:
             token_file or TokenFile(token_path(shop)),
             self._refresh,
             self.clock.server_now,
-            bootstrap_refresh_token=os.environ.get(_prefix(shop) + "_REFRESH_TOKEN") or None,
+            bootstrap_refresh_token=os.environ.get(shop.credentials_prefix + "_REFRESH_TOKEN") or None,
         )
         self._authorized: AuthorizedShop | None = None
 
@@ -172,10 +168,9 @@ class TikTokClient:
 
     def _token_call(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         base = {"app_key": self.app_key, "app_secret": self._app_secret}
-        response, body = self.http.request(
+        _, body = self.http.request(
             "GET", self.auth_url + path, params=base | params, classify=self._classify, check_body=self._transient
         )
-        self.clock.observe(response)
         code = body.get("code")
         if code != 0:
             raise self._token_error(code, str(body.get("message")), path)
@@ -211,14 +206,14 @@ class TikTokClient:
         """The shop this token covers (one token may cover several: <PREFIX>_SHOP_ID picks one)."""
         if self._authorized is None:
             shops = self.call("GET", "/authorization/202309/shops", cipher=False).get("shops") or []
-            wanted = os.environ.get(_prefix(self.shop) + "_SHOP_ID")
+            wanted = os.environ.get(self.shop.credentials_prefix + "_SHOP_ID")
             chosen = [s for s in shops if not wanted or str(s.get("id")) == wanted]
             if len(chosen) != 1:
                 listed = ", ".join(f"{s.get('id')} ({s.get('name')})" for s in shops) or "none"
                 raise ShopConfigError(
                     "credentials",
                     f"shop {self.shop.key!r}: the TikTok authorization covers {len(shops)} shop(s) [{listed}]; "
-                    f"set {_prefix(self.shop)}_SHOP_ID to the one to import",
+                    f"set {self.shop.credentials_prefix}_SHOP_ID to the one to import",
                 )
             found = chosen[0]
             self._authorized = AuthorizedShop(
@@ -256,13 +251,12 @@ class TikTokClient:
                 self._check_envelope(answer, token, path)
 
             try:
-                response, answer = self.http.request(
+                _, answer = self.http.request(
                     method, path, prepare=prepare, classify=self._classify, check_body=check, limiter=limiter
                 )
             except TokenExpired as expired:
                 self.tokens.expired(expired.token)
                 continue
-            self.clock.observe(response)
             return answer.get("data") or {}
         raise AuthError(f"shop {self.shop.key!r}: the access token kept expiring after refreshes; reconnect the shop")
 
@@ -296,7 +290,7 @@ class TikTokClient:
         raise self._error(code, message, path, None)
 
     def _classify(self, response: requests.Response) -> HttpError | None:
-        self.clock.observe(response)
+        self.clock.observe(response)  # HttpClient shows every answer here first: the one place that reads Date
         if response.status_code < 400 or response.status_code in (429, 500, 502, 503, 504):
             return None
         try:

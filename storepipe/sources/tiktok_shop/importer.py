@@ -34,16 +34,6 @@ def _fingerprint(options: TikTokSyncOptions) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def make_client(shop: Shop, options: TikTokSyncOptions, progress: ProgressTracker | None = None) -> TikTokClient:
-    return TikTokClient(
-        shop,
-        concurrency=options.concurrency,
-        requests_per_second=options.requests_per_second,
-        on_wait=(lambda reason, _s: progress.paused(reason)) if progress else None,
-        on_resume=progress.resumed if progress else None,
-    )
-
-
 def open_session(
     engine: sa.Engine, shop: Shop, options: TikTokSyncOptions, client: TikTokClient, run_id: str | None
 ) -> SyncContext:
@@ -84,7 +74,13 @@ def run_stage(
 ) -> StreamResult:
     """Run one import stage of one shop; progress, Paused/Failed status and errors land in ops.sync_progress."""
     progress = ProgressTracker(engine, shop.key, stage_name, run_id=run_id, report=report)
-    client = make_client(shop, options, progress)
+    client = TikTokClient(
+        shop,
+        concurrency=options.concurrency,
+        requests_per_second=options.requests_per_second,
+        on_wait=lambda reason, _s: progress.paused(reason),
+        on_resume=progress.resumed,
+    )
     try:
         with failures_recorded(progress, shop.key):
             context = open_session(engine, shop, options, client, run_id)

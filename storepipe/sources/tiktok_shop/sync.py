@@ -164,8 +164,7 @@ class ListingSync:
         if listing.kind == "single" or (listing.created is None and listing.updated is None):
             return Plan([None], "none")
         if self._full() or listing.updated is None:
-            start = window_start(self.shop, self.options.window, self.options.since)
-            first = int(start.timestamp()) if start else HISTORY_START
+            first = self._history_start()
             if not self._full() and listing.lookback_days:
                 first = max(first, end - listing.lookback_days * _DAY)
             count = max(1, self.options.windows)
@@ -175,11 +174,15 @@ class ListingSync:
         first = self.context.previous_started - int(self.options.lookback.total_seconds())
         return Plan([[first, end]], "updated")
 
+    def _history_start(self) -> int:
+        """Where a full read begins: the window or `since` the user asked for, else the start of TikTok history."""
+        start = window_start(self.shop, self.options.window, self.options.since)
+        return int(start.timestamp()) if start else HISTORY_START
+
     def _date_ranges(self, end: int) -> list[list[int]]:
         """Whole UTC days up to today, in ranges of at most max_days; the last lookback_days when incremental."""
         today = end - end % _DAY
-        start = window_start(self.shop, self.options.window, self.options.since)
-        first = int(start.timestamp()) if start else HISTORY_START
+        first = self._history_start()
         if not self._full():
             first = max(first, today - (self.listing.lookback_days or 1) * _DAY)
         first -= first % _DAY

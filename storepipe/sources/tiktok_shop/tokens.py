@@ -172,7 +172,7 @@ class TokenKeeper:
                 raise AuthError(
                     f"shop {self.shop.key!r} is not connected to TikTok Shop: run `storepipe shops connect "
                     f"{self.shop.key} --auth-code CODE` with the code from the app's authorization redirect, "
-                    f"or set {self.shop.credentials_env.get('key', 'PREFIX_KEY').rsplit('_', 1)[0]}_REFRESH_TOKEN"
+                    f"or set {self.shop.credentials_prefix}_REFRESH_TOKEN"
                 )
             pair = self.refresher(refresh_token)
             self.store.save(pair)  # before the new access token is used: a crash now keeps a working pair

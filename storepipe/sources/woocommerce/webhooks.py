@@ -38,8 +38,7 @@ _PING = re.compile(rb"^webhook_id=(\d{1,20})$")
 
 def secret_variable(shop: Shop) -> str:
     """The variable holding the shop's webhook secret: <PREFIX>_WEBHOOK_SECRET next to <PREFIX>_KEY/_SECRET."""
-    prefix = shop.credentials_env["key"].rsplit("_", 1)[0]
-    return f"{prefix}_{SECRET_SUFFIX}"
+    return f"{shop.credentials_prefix}_{SECRET_SUFFIX}"
 
 
 def signature(secret: str, body: bytes) -> str:
