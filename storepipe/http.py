@@ -199,12 +199,12 @@ class HttpClient:
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
         json_body: Any = None,
         classify: Callable[[requests.Response], HttpError | None] | None = None,
-        parse_json: bool = True,
+        decode: Callable[[bytes], Any] | None = orjson.loads,
         prepare: Callable[[], dict[str, Any]] | None = None,
         check_body: Callable[[Any], None] | None = None,
         limiter: RateLimiter | WindowLimiter | None = None,
     ) -> tuple[requests.Response, Any]:
-        """Send with retries; return the response and its parsed JSON (None if parse_json is False).
+        """Send with retries; return the response and its body through `decode` (JSON by default; None: not read).
 
         `classify` lets a platform turn a response into a permanent error (AuthError, a bad parameter)
         before the generic rules run; it returns None for "not my business". `prepare()` is called before
@@ -249,9 +249,10 @@ class HttpClient:
                     )
                 else:
                     try:
-                        # orjson: parsing pages of orders is a large share of an import's CPU.
-                        body = orjson.loads(response.content) if parse_json else None
-                    except orjson.JSONDecodeError:
+                        # orjson: parsing pages of orders is a large share of an import's CPU. A `decode`
+                        # raises ValueError for a body that is not what it should be (cut short, HTML).
+                        body = decode(response.content) if decode else None
+                    except ValueError:
                         # Truncated or HTML bodies behind a 200 happen under load (proxies, PHP limits).
                         reason = f"invalid JSON in HTTP {response.status_code} from {mask_url(response.url)}"
                     else:

@@ -43,7 +43,8 @@ Faults (options: count=N for "the next N matching requests" or rate=p for a seed
 over the route such as "^/wc/v3/orders$"; method="GET")::
 
     latency (latency_ms)   rate_limit (429 HTML, retry_after)   server_error (status 500/502/503/504, HTML)
-    reset (TCP RST)        hang (hang_s, default config.hang_s) truncate (200, body cut at `fraction`)
+    reset (TCP RST)        hang (hang_s, default config.hang_s) truncate (200, body cut at `fraction`;
+                           framed=True: just after an inner ']', so only a parser notices)
     malformed (rate = share of order ids, chosen per id: bad_date / missing_total / negative_quantity)
     insert (inserts=N new orders created right before each matching request: offset drift while paging)
 

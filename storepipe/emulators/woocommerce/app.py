@@ -221,7 +221,7 @@ class WooApp:
             return await self.fault_response(outcome)
         response = self.api_response(request, method, route)
         if outcome is not None and response.status_code == 200:
-            response = _truncated(response, outcome.fraction)
+            response = _truncated(response, outcome.fraction, framed=outcome.framed)
         return response
 
     def api_response(self, request: Request, method: str, route: str) -> Response:
@@ -541,10 +541,14 @@ def _basic_credentials(header: str) -> tuple[str | None, str | None]:
     return (user or None), password
 
 
-def _truncated(response: Response, fraction: float) -> Response:
-    """HTTP 200 whose JSON body stops early, with a Content-Length that matches what is sent."""
+def _truncated(response: Response, fraction: float, *, framed: bool = False) -> Response:
+    """HTTP 200 whose JSON body stops early, with a Content-Length that matches what is sent; `framed` ends it
+    just after an inner ']' (when there is one before the cut)."""
     body = bytes(response.body)
     cut = body[: max(1, int(len(body) * fraction))]
+    inner = cut.rfind(b"]", 1)
+    if framed and inner > 0:
+        cut = cut[: inner + 1]
     out = Response(cut, 200, media_type=JSON_TYPE)
     for name, value in response.raw_headers:
         if name not in (b"content-length", b"content-type"):

@@ -34,6 +34,9 @@ class Fault(FaultBase):
     latency_ms: int = 200  # latency
     hang_s: float | None = None  # hang: None = EmulatorConfig.hang_s
     fraction: float = 0.5  # truncate: share of the body that is sent
+    # truncate: end the cut right after an inner ']', so the body still looks like a whole JSON array from
+    # its first and last bytes (a client that only checks the framing is fooled; a JSON parser is not).
+    framed: bool = False
     inserts: int = 1  # insert: orders created right before the request is served (offset drift)
     id: int = 0
     fired: int = 0

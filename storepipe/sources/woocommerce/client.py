@@ -7,8 +7,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
+import orjson
 import requests
 
 from storepipe.http import AuthError, HttpClient, HttpError, RateLimiter, RetryPolicy, mask_url
@@ -52,9 +54,28 @@ class StoreInfo:
 
 @dataclass(frozen=True)
 class Page:
-    records: list[dict[str, Any]]
+    """One page of a listing. `body` is the JSON array as delivered: the import hands it to PostgreSQL as text
+    (sources/woocommerce/raw.py); `records` parses it only where Python needs to look inside."""
+
+    body: str
     total: int | None
     total_pages: int | None
+
+    @cached_property
+    def records(self) -> list[Any]:
+        return orjson.loads(self.body)
+
+
+def json_array_text(content: bytes) -> str | Any:
+    """A listing's body as text if it is framed as a JSON array, without parsing it; any other JSON parsed.
+
+    A body cut short loses its closing bracket and is retried like any invalid JSON (ValueError); one cut right
+    after an inner ']' is refused by PostgreSQL and the page is fetched again (sync.py)."""
+    text = content.decode()  # UnicodeDecodeError is a ValueError: retried
+    framed = text.strip()
+    if framed[:1] == "[" and framed[-1:] == "]":
+        return text
+    return orjson.loads(content)
 
 
 class WooClient:
@@ -134,15 +155,17 @@ class WooClient:
         )
 
     def page(self, path: str, params: Mapping[str, Any], page: int, per_page: int) -> Page:
-        response, body = self.http.get(path, {**params, "page": page, "per_page": per_page}, classify=self._classify)
-        if not isinstance(body, list):
+        response, body = self.http.get(
+            path, {**params, "page": page, "per_page": per_page}, classify=self._classify, decode=json_array_text
+        )
+        if not isinstance(body, str):
             raise WooRequestError(
                 f"shop {self.shop.key!r}: expected a JSON list from {mask_url(response.url)}, got {type(body).__name__}"
             )
         total = response.headers.get("X-WP-Total")
         pages = response.headers.get("X-WP-TotalPages")
         return Page(
-            records=body,
+            body=body,
             total=int(total) if total and total.isdigit() else None,
             total_pages=int(pages) if pages and pages.isdigit() else None,
         )

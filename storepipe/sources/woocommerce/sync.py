@@ -23,21 +23,15 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from storepipe.http import HttpError
 from storepipe.shops import Shop
-from storepipe.sources.bookkeeping import (
-    ProgressTracker,
-    StreamResult,
-    load_checkpoint,
-    quarantine,
-    save_checkpoint,
-)
+from storepipe.sources.bookkeeping import ProgressTracker, StreamResult, load_checkpoint, save_checkpoint
 from storepipe.sources.woocommerce.client import Page, RouteMissing, StoreInfo, WooClient
 from storepipe.sources.woocommerce.options import SyncOptions, window_start
+from storepipe.sources.woocommerce.raw import InvalidJson, write_array
 from storepipe.sources.woocommerce.streams import Stream
 from storepipe.warehouse.tables import woocommerce_raw
-from storepipe.warehouse.upsert import EMPTY, bulk_upsert
 
-RAW_COLUMNS = ("shop_key", "id", "parent_id", "modified_gmt", "payload", "fetched_at", "deleted_at")
 _WC_DATE = "%Y-%m-%dT%H:%M:%S"
 
 
@@ -50,40 +44,20 @@ def wc_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(_WC_DATE)
 
 
-def parse_gmt(value: Any) -> datetime | None:
-    """A *_gmt field ('YYYY-MM-DDTHH:MM:SS', naive UTC) as an aware datetime; None if it is not one.
-
-    fromisoformat is ~6x faster than strptime (measured), which matters at two dates per record on a
-    CPU-bound import; the shape check keeps it as strict as the format string was."""
-    if not isinstance(value, str) or len(value) < 19 or value[4] != "-" or value[10] not in "T " or value[13] != ":":
-        return None
-    try:
-        return datetime.fromisoformat(value[:19]).replace(tzinfo=UTC)
-    except ValueError:
-        return None
+REFETCH_INVALID = 4
 
 
-def raw_rows(
-    shop_key: str, stream: Stream, records: list[tuple[dict[str, Any], int | None]]
-) -> tuple[list[tuple], list[tuple[dict, str]]]:
-    """Raw rows (RAW_COLUMNS) as delivered, from the API or a webhook. Only a record without a usable id cannot
-    be stored: it comes back in the second list with the reason, for quarantine."""
-    now = datetime.now(UTC)
-    rows: list[tuple] = []
-    bad: list[tuple[dict, str]] = []
-    for record, parent_id in records:
-        rid = record.get("id") if isinstance(record, dict) else None
-        if not isinstance(rid, int) or isinstance(rid, bool):
-            bad.append((record if isinstance(record, dict) else {"value": record}, "record has no integer id"))
-            continue
-        modified = parse_gmt(record.get("date_modified_gmt")) or parse_gmt(record.get("date_created_gmt"))
-        if parent_id is None and stream.parent and isinstance(record.get("parent_id"), int):
-            parent_id = record["parent_id"]  # store-wide /refunds carries the order id in the record
-        # When it was trashed: its modification time, so re-reading the same record changes nothing.
-        deleted = (modified or now) if record.get("status") == "trash" else None
-        payload = orjson.dumps(record).decode()
-        rows.append((shop_key, rid, parent_id, modified, payload, now, deleted))
-    return rows, bad
+class InvalidPage(Exception):
+    """Array `index` of a write was refused by PostgreSQL as JSON."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index, self.reason = index, reason
+
+
+def _array(records: list[Any]) -> str:
+    """Records Python already parsed (children, newest customers), as the JSON array text raw.py takes."""
+    return orjson.dumps(records).decode()
 
 
 def _ranges(pages: set[int]) -> list[list[int]]:
@@ -395,8 +369,7 @@ class StreamSync:
                 pages_state["done"] = _ranges(done)
                 pages_state["totals"].extend(p.total for p in batch.values() if p.total is not None)
 
-            records = [(r, None) for p in batch.values() for r in p.records]
-            self._write(records, state, in_progress, mark, known_only=sweep.known_only)
+            self._commit_pages(sweep, batch, state, in_progress, mark)
 
         if pages_state["planned"] is None:
             first = self._fetch(sweep, 1)
@@ -411,10 +384,7 @@ class StreamSync:
             for page, result in self._concurrently(lambda p: self._fetch(sweep, p), todo):
                 pending[page] = result
                 # Commit every wave of pages: a kill loses at most the pages in flight, never finished work.
-                if (
-                    len(pending) >= self.options.concurrency
-                    or sum(len(p.records) for p in pending.values()) >= self.options.batch_rows
-                ):
+                if len(pending) >= self.options.concurrency or len(pending) * per_page >= self.options.batch_rows:
                     writer.submit(lambda batch=pending: write(batch))
                     pending = {}
             if pending:
@@ -446,7 +416,7 @@ class StreamSync:
         while True:
             result = self._fetch(sweep, page)
             new = [r for r in result.records if isinstance(r.get("id"), int) and r["id"] > (sweep.stop_at_id or 0)]
-            self._write([(r, None) for r in new], state, in_progress, lambda: None)
+            self._write([(_array(new), None)], state, in_progress, lambda: None)
             if len(new) < len(result.records) or len(result.records) < self.options.per_page:
                 break
             page += 1
@@ -477,7 +447,7 @@ class StreamSync:
                 done.update(batch)
                 children["done"] = _ranges(done)
 
-            self._write([(r, pid) for pid, records in batch.items() for r in records], state, in_progress, mark)
+            self._write([(_array(records), pid) for pid, records in batch.items()], state, in_progress, mark)
 
         with WriteBehind() as writer:
             fetched = self._concurrently(lambda pid: self._fetch_children(children["path"], pid), todo)
@@ -501,48 +471,64 @@ class StreamSync:
 
     def _write(
         self,
-        records: list[tuple[dict[str, Any], int | None]],
+        arrays: list[tuple[str, int | None]],
         state: dict[str, Any],
         in_progress: dict[str, Any],
         mark: Callable[[], None],
         *,
         known_only: bool = False,
     ) -> None:
-        """Upsert a batch and, in the same transaction, the checkpoint that `mark` updates to include it."""
-        rows, bad = self._rows(records)
+        """Merge JSON arrays (text, each with its parent id or None) into raw and, in the same transaction, the
+        checkpoint that `mark` updates to include them. InvalidPage names an array PostgreSQL refused."""
+        fetched_at = datetime.now(UTC)  # this machine's clock: the sync compares raw.fetched_at with its start
+        writes = []
         with self.engine.begin() as conn:
             # Data and checkpoint commit together, so losing the last commits in a database crash only
             # means refetching those pages: no need to wait for the WAL flush on every batch.
             conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
-            if known_only and rows:
-                known = set(
-                    conn.execute(
-                        sa.select(self.table.c.id).where(
-                            self.table.c.shop_key == self.shop.key, self.table.c.id.in_([r[1] for r in rows])
-                        )
-                    ).scalars()
-                )
-                self.result.not_imported += sum(1 for r in rows if r[1] not in known)
-                rows = [r for r in rows if r[1] in known]
-            result = (
-                bulk_upsert(conn, self.table, rows, columns=RAW_COLUMNS, key=("shop_key", "id"), version="modified_gmt")
-                if rows
-                else EMPTY
-            )
-            for record, reason in bad:
-                quarantine(
-                    conn, self.shop.key, self.stream.name, str(record.get("id", "?")), reason, record, self.run_id
-                )
+            for index, (body, parent_id) in enumerate(arrays):
+                try:
+                    done = write_array(
+                        conn, self.shop.key, self.stream.name, body,
+                        fetched_at=fetched_at, parent_id=parent_id, known_only=known_only, run_id=self.run_id,
+                    )  # fmt: skip
+                except InvalidJson as exc:
+                    raise InvalidPage(index, str(exc)) from None
+                writes.append(done)
+            listed = sum(w.listed for w in writes)
             mark()
-            in_progress["fetched"] += len(records)
+            in_progress["fetched"] += listed
             self._save(state | {"current_sync": in_progress}, conn)
-        self.result.fetched += len(records)
-        self.result.written = self.result.written + result
-        self.result.quarantined += len(bad)
-        self.progress.advance(len(records))
+        for done in writes:  # counted once committed: a batch refused and written again counts once
+            self.result.written = self.result.written + done.written
+            self.result.not_imported += done.not_imported
+            self.result.quarantined += done.quarantined
+        self.result.fetched += listed
+        self.progress.advance(listed)
 
-    def _rows(self, records: list[tuple[dict[str, Any], int | None]]) -> tuple[list[tuple], list[tuple[dict, str]]]:
-        return raw_rows(self.shop.key, self.stream, records)
+    def _commit_pages(
+        self,
+        sweep: Sweep,
+        batch: dict[int, Page],
+        state: dict[str, Any],
+        in_progress: dict[str, Any],
+        mark: Callable[[], None],
+    ) -> None:
+        """Write a batch of a sweep's pages with the checkpoint `mark` updates. A page PostgreSQL refuses as JSON
+        (cut short right after an inner bracket, so it looked whole) is fetched again, a few times."""
+        for attempt in range(1, REFETCH_INVALID + 1):
+            try:
+                arrays = [(p.body, None) for p in batch.values()]
+                self._write(arrays, state, in_progress, mark, known_only=sweep.known_only)
+                return
+            except InvalidPage as exc:
+                page = list(batch)[exc.index]
+                if attempt == REFETCH_INVALID:
+                    raise HttpError(
+                        f"shop {self.shop.key!r}: page {page} of {sweep.path} is not valid JSON after "
+                        f"{attempt} fetches ({exc.reason})"
+                    ) from None
+                batch[page] = self._fetch(sweep, page)
 
     def _gap_check(self, sweep: Sweep, state: dict[str, Any], in_progress: dict[str, Any]) -> None:
         """List every id of the sweep cheaply and fetch any that raw lacks (pages shifted under a deletion)."""
@@ -567,6 +553,7 @@ class StreamSync:
         unfiltered = {k: v for k, v in sweep.params.items() if k not in ("after", "modified_after", "modified_before")}
         for start in range(0, len(missing), self.options.per_page):
             chunk = missing[start : start + self.options.per_page]
-            result = self.client.page(sweep.path, unfiltered | {"include": ",".join(map(str, chunk))}, 1, len(chunk))
-            records = [(r, None) for r in result.records]
-            self._write(records, state, in_progress, lambda: None, known_only=sweep.known_only)
+            missed = Sweep(
+                sweep.key, sweep.path, unfiltered | {"include": ",".join(map(str, chunk))}, known_only=sweep.known_only
+            )
+            self._commit_pages(missed, {1: self._fetch(missed, 1)}, state, in_progress, lambda: None)

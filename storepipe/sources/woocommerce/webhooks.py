@@ -2,7 +2,7 @@
 
 A WooCommerce delivery carries the whole resource as the REST API renders it when the delivery is sent
 (`<resource>.deleted` carries only `{"id": N}`), so applying is an upsert into the resource's raw table, kept
-monotonic by bulk_upsert on date_modified_gmt: an old delivery arriving late never replaces a newer record.
+monotonic on date_modified_gmt (raw.py): an old delivery arriving late never replaces a newer record.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from storepipe.shops import Shop
-from storepipe.sources.woocommerce.streams import BY_NAME
-from storepipe.sources.woocommerce.sync import raw_rows
+from storepipe.sources.woocommerce.raw import write_array
 from storepipe.warehouse.tables import woocommerce_raw
-from storepipe.webhooks.apply import write_raw
 from storepipe.webhooks.inbox import Delivery, Envelope
 
 SECRET_SUFFIX = "WEBHOOK_SECRET"
@@ -82,8 +81,8 @@ def apply_deliveries(
 ) -> dict[str, int]:
     """Upsert the delivered resources into raw; `.deleted` marks the record deleted (WooCommerce: trashed).
 
-    Per record, the last delivery (inbox order) decides whether it ends deleted; every full body is staged and
-    bulk_upsert keeps the newest by date_modified_gmt."""
+    Per record, the last delivery (inbox order) decides whether it ends deleted; every full body is written and
+    the newest by date_modified_gmt stays."""
     last: dict[tuple[str, int], Delivery] = {}
     skipped = 0
     for delivery in deliveries:
@@ -94,7 +93,7 @@ def apply_deliveries(
             continue
         last[(entity, rid)] = delivery
     deleted: dict[str, list[int]] = {}
-    bodies: dict[str, list[tuple[dict[str, Any], int | None]]] = {}
+    bodies: dict[str, list[dict[str, Any]]] = {}
     for (entity, rid), delivery in last.items():
         if delivery.topic.endswith(".deleted"):
             deleted.setdefault(entity, []).append(rid)
@@ -102,16 +101,13 @@ def apply_deliveries(
         entity = entity_of(delivery.topic) or ""
         rid = delivery.payload.get("id") if isinstance(delivery.payload, dict) else None
         if (entity, rid) in last and not last[(entity, rid)].topic.endswith(".deleted"):
-            bodies.setdefault(entity, []).append((delivery.payload, None))
+            bodies.setdefault(entity, []).append(delivery.payload)
     upserted = marked = 0
     now = datetime.now(UTC)  # this machine's clock, like raw.fetched_at everywhere: the mapping compares them
     with engine.begin() as conn:
         for entity, records in bodies.items():
-            rows, bad = raw_rows(shop.key, BY_NAME[entity], records)
-            bad_rows = [(record, reason, "?") for record, reason in bad]
-            upserted += write_raw(
-                conn, shop, entity, woocommerce_raw[entity], rows, bad_rows, version="modified_gmt", run_id=run_id
-            ).written
+            body = orjson.dumps(records).decode()
+            upserted += write_array(conn, shop.key, entity, body, fetched_at=now, run_id=run_id).written.written
         for entity, ids in deleted.items():
             table = woocommerce_raw[entity]
             marked += conn.execute(

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from storepipe.emulators.woocommerce import RunningEmulator
-from storepipe.http import AuthError
+from storepipe.http import AuthError, HttpError
 from storepipe.shops import Shop
 from storepipe.sources.woocommerce.importer import run_stream
 from storepipe.sources.woocommerce.options import build_options
@@ -178,6 +178,10 @@ def test_fault_storm_completes_with_every_good_record_and_every_bad_one_quaranti
     store.set_fault("malformed", rate=0.04, path="^/wc/v3/orders$")
     store.set_fault("rate_limit", rate=0.1, retry_after=0)
     store.set_fault("server_error", rate=0.1, status=503)
+    # Bodies cut short behind a 200: most lose their closing bracket (refused by the client, retried); a framed
+    # cut ends on an inner ']' and is refused only by PostgreSQL's parser (the page is fetched again).
+    store.set_fault("truncate", rate=0.05, path="^/wc/v3/orders$")
+    framed = store.set_fault("truncate", rate=0.05, path="^/wc/v3/orders$", framed=True)
     paused: list[str] = []
 
     def watch(line: str) -> None:
@@ -193,6 +197,7 @@ def test_fault_storm_completes_with_every_good_record_and_every_bad_one_quaranti
         run_stream(engine, woo_shop, stream.name, opts, report=watch)
     finish_sync(engine, woo_shop, rebuild=True)
     malformed = {oid for oid in store.order_ids() if store.malformed_kind(oid)}
+    assert next(f for f in store.list_faults() if f["id"] == framed)["fired"] > 0
     store.clear_faults()
 
     assert paused and all("Paused" in p for p in paused)  # visible while it waited
@@ -208,3 +213,16 @@ def test_fault_storm_completes_with_every_good_record_and_every_bad_one_quaranti
     assert quarantined == malformed
     assert core_ids == set(listed) - malformed
     assert statuses == {"Completed"}
+
+
+def test_a_page_that_stays_invalid_json_fails_the_stream_naming_shop_and_page(
+    engine: sa.Engine, woo_shop: Shop, emulator: RunningEmulator
+) -> None:
+    emulator.store.set_fault("truncate", count=50, path="^/wc/v3/orders$", framed=True)
+    with pytest.raises(HttpError) as err:
+        run_stream(engine, woo_shop, "orders", build_options(woo_shop, mode="full"), report=lambda _m: None)
+    assert "shop 'lane'" in str(err.value) and "page 1 of /orders is not valid JSON after 4 fetches" in str(err.value)
+    with engine.connect() as conn:
+        status = conn.execute(sa.select(tables.sync_progress.c.status)).scalar_one()
+        stored = conn.execute(sa.text("SELECT count(*) FROM raw.woocommerce_orders")).scalar_one()
+    assert status == "Failed" and stored == 0
