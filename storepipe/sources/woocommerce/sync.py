@@ -11,8 +11,8 @@ a sweep means something was trashed or deleted and earlier pages shifted, so a g
 
 from __future__ import annotations
 
+import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -78,32 +78,40 @@ def _unranges(ranges: list[list[int]]) -> set[int]:
 class WriteBehind:
     """Commits batches one at a time on a thread of its own, so pages keep arriving while a batch is written.
 
-    Writes stay in submission order (one writer), and at most `depth` wait, which bounds memory. An error in
-    a write is raised by the next submit() or by drain()."""
+    Any thread may submit (a stream's sweeps run concurrently): writes run in submission order on the one
+    writer thread, so two sweeps' transactions never lock the same raw rows in opposite orders, and the
+    checkpoint is only ever changed and saved there. At most `depth` writes wait, which bounds memory. The first
+    failure is raised by every later submit() and at exit; writes already submitted still commit (less to
+    fetch again on resume)."""
 
     def __init__(self, depth: int = 2) -> None:
-        self.depth = depth
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="woo-writer")
-        self._pending: deque[Future[None]] = deque()
+        self._slots = threading.Semaphore(depth)
+        self._failure: BaseException | None = None
 
-    def submit(self, write: Callable[[], None]) -> None:
-        while len(self._pending) >= self.depth:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(write))
+    def submit(self, write: Callable[[], None]) -> Future[None]:
+        """Queue `write`; its future raises what the write raised."""
+        if self._failure is not None:
+            raise self._failure
+        self._slots.acquire()
+        return self._pool.submit(self._run, write)
 
-    def drain(self) -> None:
-        while self._pending:
-            self._pending.popleft().result()
+    def _run(self, write: Callable[[], None]) -> None:
+        try:
+            write()
+        except BaseException as exc:
+            self._failure = self._failure or exc
+            raise
+        finally:
+            self._slots.release()
 
     def __enter__(self) -> WriteBehind:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
-            if exc[0] is None:
-                self.drain()
-        finally:
-            self._pool.shutdown(wait=True)  # after a failure: let batches already fetched commit
+        self._pool.shutdown(wait=True)
+        if exc[0] is None and self._failure is not None:
+            raise self._failure
 
 
 @dataclass
@@ -147,6 +155,8 @@ class StreamSync:
         self.result = StreamResult(stream.name)
         self.local_started = self.sync_started = datetime.now(UTC)  # set for real by run()
         self.created_after: datetime | None = None
+        self._in_flight = threading.BoundedSemaphore(max(1, options.concurrency))
+        self._writer = WriteBehind()  # replaced by run()'s, which every write of a sync goes through
 
     # ------------------------------------------------------------------ planning
 
@@ -283,12 +293,10 @@ class StreamSync:
             self._save(state | {"current_sync": in_progress})
         self.progress.start(total=None, processed=in_progress["fetched"])
         try:
-            for sweep in (Sweep(**s) for s in in_progress["plan"]):
-                if sweep.key not in in_progress["done"]:
-                    self.result.sweeps.append(sweep.key)
-                    self._run_sweep(sweep, state, in_progress)
-            if in_progress.get("children"):
-                self._run_children(in_progress["children"], state, in_progress)
+            with WriteBehind() as self._writer:
+                self._run_sweeps([Sweep(**s) for s in in_progress["plan"]], state, in_progress)
+                if in_progress.get("children"):
+                    self._run_children(in_progress["children"], state, in_progress)
         except RouteMissing as exc:
             if not self.stream.optional:
                 raise
@@ -333,8 +341,13 @@ class StreamSync:
         with self.engine.begin() as own:
             save_checkpoint(own, self.shop.key, self.stream.name, state, self.run_id)
 
+    def _get(self, path: str, params: dict[str, Any], page: int, per_page: int) -> Page:
+        """One listing page, within the stream's budget of requests in flight (its sweeps share it)."""
+        with self._in_flight:
+            return self.client.page(path, params, page, per_page)
+
     def _fetch(self, sweep: Sweep, page: int) -> Page:
-        return self.client.page(sweep.path, sweep.params, page, self.options.per_page)
+        return self._get(sweep.path, sweep.params, page, self.options.per_page)
 
     def _concurrently(self, func: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
         """(item, func(item)) as they complete, with a bounded number in flight."""
@@ -355,40 +368,67 @@ class StreamSync:
                     if nxt is not None:
                         futures[pool.submit(func, nxt)] = nxt
 
+    def _run_sweeps(self, sweeps: list[Sweep], state: dict[str, Any], in_progress: dict[str, Any]) -> None:
+        """Page the plan's unfinished sweeps concurrently: they are independent listings, and an incremental
+        sync's handful of small sweeps (modified, trash, re-sweep; customers by id) would otherwise wait on
+        each other's round trips. They share the stream's requests in flight and its one writer."""
+        todo = [sweep for sweep in sweeps if sweep.key not in in_progress["done"]]
+        for sweep in todo:
+            self.result.sweeps.append(sweep.key)
+            in_progress["pages"].setdefault(sweep.key, {"planned": None, "done": [], "totals": []})
+        for _sweep, _done in self._concurrently(lambda sweep: self._run_sweep(sweep, state, in_progress), todo):
+            pass
+
+    def _finish_sweep(self, sweep: Sweep, state: dict[str, Any], in_progress: dict[str, Any]) -> None:
+        def finish() -> None:
+            in_progress["done"].append(sweep.key)
+            in_progress["pages"].pop(sweep.key, None)
+            self._save(state | {"current_sync": in_progress})
+
+        self._writer.submit(finish).result()
+
     def _run_sweep(self, sweep: Sweep, state: dict[str, Any], in_progress: dict[str, Any]) -> None:
         per_page = self.options.per_page
-        pages_state = in_progress["pages"].setdefault(sweep.key, {"planned": None, "done": [], "totals": []})
+        pages_state = in_progress["pages"][sweep.key]  # changed only by marks, on the writer thread
         if sweep.stop_at_id is not None:
-            self._run_newest(sweep, pages_state, state, in_progress)
+            self._run_newest(sweep, state, in_progress)
             return
         done = _unranges(pages_state["done"])
+        writes: list[Future[None]] = []
 
-        def write(batch: dict[int, Page]) -> None:
+        def write(batch: dict[int, Page], planned: int | None = None) -> None:
             def mark() -> None:
+                if planned is not None:
+                    pages_state["planned"] = planned
                 done.update(batch)
                 pages_state["done"] = _ranges(done)
                 pages_state["totals"].extend(p.total for p in batch.values() if p.total is not None)
 
-            self._commit_pages(sweep, batch, state, in_progress, mark)
+            writes.append(self._writer.submit(lambda: self._commit_pages(sweep, batch, state, in_progress, mark)))
 
-        if pages_state["planned"] is None:
-            first = self._fetch(sweep, 1)
-            pages_state["planned"] = max(1, first.total_pages or 1)
-            pages_state["totals"] = []
-            write({1: first})
+        def committed() -> None:
+            for future in writes:
+                future.result()
+
         planned = pages_state["planned"]
+        skip = set(done)
+        if planned is None:
+            first = self._fetch(sweep, 1)
+            planned = max(1, first.total_pages or 1)
+            write({1: first}, planned)
+            skip.add(1)
         self.progress.set_total(self._estimated_total(in_progress))
-        todo = [p for p in range(1, planned + 1) if p not in done]
+        todo = [p for p in range(1, planned + 1) if p not in skip]
         pending: dict[int, Page] = {}
-        with WriteBehind() as writer:
-            for page, result in self._concurrently(lambda p: self._fetch(sweep, p), todo):
-                pending[page] = result
-                # Commit every wave of pages: a kill loses at most the pages in flight, never finished work.
-                if len(pending) >= self.options.concurrency or len(pending) * per_page >= self.options.batch_rows:
-                    writer.submit(lambda batch=pending: write(batch))
-                    pending = {}
-            if pending:
-                writer.submit(lambda batch=pending: write(batch))
+        for page, result in self._concurrently(lambda p: self._fetch(sweep, p), todo):
+            pending[page] = result
+            # Commit every wave of pages: a kill loses at most the pages in flight, never finished work.
+            if len(pending) >= self.options.concurrency or len(pending) * per_page >= self.options.batch_rows:
+                write(pending)
+                pending = {}
+        if pending:
+            write(pending)
+        committed()
 
         # Tail: records created while we paged land after the planned pages (id ascending). When a page
         # reported a larger X-WP-Total than the first, re-read the last page and go on until one comes back
@@ -402,34 +442,30 @@ class StreamSync:
                 if len(result.records) < per_page:
                     break
                 page += 1
+            committed()
         if any(later < earlier for earlier, later in pairwise(totals)):
             self._gap_check(sweep, state, in_progress)
-        in_progress["done"].append(sweep.key)
-        in_progress["pages"].pop(sweep.key, None)
-        self._save(state | {"current_sync": in_progress})
+        self._finish_sweep(sweep, state, in_progress)
 
-    def _run_newest(
-        self, sweep: Sweep, pages_state: dict[str, Any], state: dict[str, Any], in_progress: dict[str, Any]
-    ) -> None:
+    def _run_newest(self, sweep: Sweep, state: dict[str, Any], in_progress: dict[str, Any]) -> None:
         """Page an id-descending listing until it reaches an id raw already has."""
         page = 1
         while True:
             result = self._fetch(sweep, page)
             new = [r for r in result.records if isinstance(r.get("id"), int) and r["id"] > (sweep.stop_at_id or 0)]
-            self._write([(_array(new), None)], state, in_progress, lambda: None)
+            body = _array(new)
+            self._writer.submit(lambda body=body: self._write([(body, None)], state, in_progress, lambda: None))
             if len(new) < len(result.records) or len(result.records) < self.options.per_page:
                 break
             page += 1
-        in_progress["done"].append(sweep.key)
-        in_progress["pages"].pop(sweep.key, None)
-        self._save(state | {"current_sync": in_progress})
+        self._finish_sweep(sweep, state, in_progress)
 
     def _fetch_children(self, path: str, parent_id: int) -> list[dict[str, Any]]:
         """Every record under one parent (variations of a product, refunds of an order)."""
         records: list[dict[str, Any]] = []
         page = 1
         while True:
-            result = self.client.page(path.format(parent_id=parent_id), {"orderby": "id", "order": "asc"}, page, 100)
+            result = self._get(path.format(parent_id=parent_id), {"orderby": "id", "order": "asc"}, page, 100)
             records.extend(result.records)
             if len(result.records) < 100 or (result.total_pages and page >= result.total_pages):
                 return records
@@ -449,24 +485,25 @@ class StreamSync:
 
             self._write([(_array(records), pid) for pid, records in batch.items()], state, in_progress, mark)
 
-        with WriteBehind() as writer:
-            fetched = self._concurrently(lambda pid: self._fetch_children(children["path"], pid), todo)
-            for parent_id, records in fetched:
-                batch[parent_id] = records
-                if len(batch) >= 100 or sum(map(len, batch.values())) >= self.options.batch_rows:
-                    writer.submit(lambda batch=batch: write(batch))
-                    batch = {}
-            if batch:
-                writer.submit(lambda batch=batch: write(batch))
+        fetched = self._concurrently(lambda pid: self._fetch_children(children["path"], pid), todo)
+        for parent_id, records in fetched:
+            batch[parent_id] = records
+            if len(batch) >= 100 or sum(map(len, batch.values())) >= self.options.batch_rows:
+                self._writer.submit(lambda batch=batch: write(batch))
+                batch = {}
+        if batch:
+            self._writer.submit(lambda batch=batch: write(batch))
 
     def _estimated_total(self, in_progress: dict[str, Any]) -> int | None:
-        pages = in_progress["pages"]
+        """Records fetched plus those the unfinished sweeps' last X-WP-Total leaves (read from any thread: the
+        writer may be changing in_progress, so its parts are copied first)."""
+        pages = dict(in_progress["pages"])
         if not pages:
             return None
-        remaining = sum(
-            max(0, (p["totals"][-1] if p["totals"] else 0) - len(_unranges(p["done"])) * self.options.per_page)
-            for p in pages.values()
-        )
+        remaining = 0
+        for state in pages.values():
+            totals = list(state["totals"])
+            remaining += max(0, (totals[-1] if totals else 0) - len(_unranges(state["done"])) * self.options.per_page)
         return in_progress["fetched"] + remaining
 
     def _write(
@@ -536,7 +573,7 @@ class StreamSync:
         params = sweep.params | {"_fields": "id"}
         page = 1
         while True:
-            result = self.client.page(sweep.path, params, page, self.options.per_page)
+            result = self._get(sweep.path, params, page, self.options.per_page)
             listed.update(r["id"] for r in result.records if isinstance(r.get("id"), int))
             if len(result.records) < self.options.per_page:
                 break
@@ -556,4 +593,7 @@ class StreamSync:
             missed = Sweep(
                 sweep.key, sweep.path, unfiltered | {"include": ",".join(map(str, chunk))}, known_only=sweep.known_only
             )
-            self._commit_pages(missed, {1: self._fetch(missed, 1)}, state, in_progress, lambda: None)
+            batch = {1: self._fetch(missed, 1)}
+            self._writer.submit(
+                lambda missed=missed, batch=batch: self._commit_pages(missed, batch, state, in_progress, lambda: None)
+            ).result()

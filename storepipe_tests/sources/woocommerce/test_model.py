@@ -127,6 +127,24 @@ def test_guest_orders_are_rekeyed_when_the_customer_registers_later(engine: sa.E
     assert q(engine, "SELECT customer_key FROM core.customers") == [("id:8",)]
 
 
+def test_an_incremental_run_removes_only_the_guests_its_orders_left(engine: sa.Engine, shop: Shop) -> None:
+    def billing(email: str) -> dict:
+        return {"email": email, "first_name": "", "last_name": ""}
+
+    load(engine, "orders", [order(1), order(2, billing=billing("bo@example.com")),
+                            order(3, billing=billing("cy@example.com"))])  # fmt: skip
+    map_shop(engine, shop, None)
+    cutoff = datetime.now(UTC)
+    # Order 2's email is corrected to Cy's: Bo has no order left; Ann and Cy keep theirs.
+    load(engine, "orders", [order(2, billing=billing("cy@example.com"), date_modified_gmt="2026-02-05T00:00:00")])
+    map_shop(engine, shop, cutoff)
+    incremental = q(engine, "SELECT customer_key FROM core.customers ORDER BY 1")
+    assert incremental == [("email:ann@example.com",), ("email:cy@example.com",)]
+    assert q(engine, "SELECT order_id, customer_key FROM core.orders ORDER BY 1")[1] == ("2", "email:cy@example.com")
+    map_shop(engine, shop, None)
+    assert q(engine, "SELECT customer_key FROM core.customers ORDER BY 1") == incremental
+
+
 def test_malformed_orders_are_quarantined_and_the_rest_mapped(engine: sa.Engine, shop: Shop) -> None:
     bad_line = order(3)
     bad_line["line_items"][0]["quantity"] = -1
