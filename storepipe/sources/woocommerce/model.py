@@ -165,7 +165,8 @@ _MAPPED_ORDERS = (
 # map_shop reads from woo_orders_checked. A constant array lets the planner see how many orders the run has: a
 # few probe each table's (shop_key, order_id, …) key (a join with the temp table made it hash or sort the
 # shop's whole table instead: 150 ms against 3 ms for 1,250 changed orders of 100K), all of them (a full
-# import) are matched with a hashed filter. ARRAY(SELECT …) would hide the count and search linearly per row.
+# import) are matched with a hashed filter. `= ANY(ARRAY(SELECT …))` hides the count and searches the array
+# linearly per row: re-keying guests that way took 189 s of a 250K-order first import (62,500 customers).
 _IN_RUN = "= ANY(CAST(:run_orders AS text[]))"
 _IN_MAPPED_RUN = "= ANY(CAST(:run_mapped_orders AS text[]))"
 
@@ -243,12 +244,16 @@ WHERE o.shop_key = :shop AND o.order_id {_IN_RUN} AND o.customer_key LIKE 'email
 
 # Guest orders (mapped before their customer registered) move to the registered customer with their email. Only
 # customers mapped in this run can newly match: orders mapped in this run found theirs in _ORDERS already.
-_REKEY_GUEST_ORDERS = f"""
+_REKEY_GUEST_ORDERS = """
 WITH registered AS (
     SELECT cu.customer_key, 'email:' || cu.email AS guest_key FROM core.customers cu
-    WHERE cu.shop_key = :shop AND cu.registered AND cu.email <> ''
-      AND (CAST(:since AS timestamptz) IS NULL
-           OR cu.customer_key = ANY(ARRAY(SELECT 'id:' || r.id FROM {_changed("woocommerce_customers")})))
+    WHERE cu.shop_key = :shop AND cu.registered AND cu.email <> '' AND CAST(:since AS timestamptz) IS NULL
+    UNION ALL
+    -- Driven from raw's fetched_at index, then core's key: a few changed customers never scan them all.
+    SELECT cu.customer_key, 'email:' || cu.email
+    FROM raw.woocommerce_customers r
+    JOIN core.customers cu ON cu.shop_key = :shop AND cu.customer_key = 'id:' || r.id
+    WHERE r.shop_key = :shop AND r.fetched_at >= :since AND cu.registered AND cu.email <> ''
 ), touched AS (
     INSERT INTO woo_touched_guests SELECT guest_key FROM registered
 )
@@ -257,11 +262,15 @@ FROM registered reg
 WHERE o.shop_key = :shop AND o.customer_key = reg.guest_key AND o.customer_id IS NULL
 """
 
-_ORPHAN_GUESTS = """
-DELETE FROM core.customers c
-WHERE c.shop_key = :shop AND NOT c.registered
-  AND (CAST(:since AS timestamptz) IS NULL OR c.customer_key = ANY(ARRAY(SELECT customer_key FROM woo_touched_guests)))
-  AND NOT EXISTS (SELECT 1 FROM core.orders o WHERE o.shop_key = :shop AND o.customer_key = c.customer_key)
+_NO_ORDERS = """NOT c.registered
+  AND NOT EXISTS (SELECT 1 FROM core.orders o WHERE o.shop_key = :shop AND o.customer_key = c.customer_key)"""
+# A rebuild checks every guest; an incremental run only those it touched, by key.
+_ORPHAN_GUESTS = f"""
+DELETE FROM core.customers c WHERE c.shop_key = :shop AND {_NO_ORDERS}
+"""
+_ORPHAN_TOUCHED_GUESTS = f"""
+DELETE FROM core.customers c USING (SELECT DISTINCT customer_key FROM woo_touched_guests) g
+WHERE c.shop_key = :shop AND c.customer_key = g.customer_key AND {_NO_ORDERS}
 """
 
 _REFUND_PROBLEM = """
@@ -436,7 +445,8 @@ def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: s
         run(_ATTRIBUTION)
         customers += run(_GUESTS)
         run(_REKEY_GUEST_ORDERS)
-        run(_ORPHAN_GUESTS)
+        run("ANALYZE woo_touched_guests")
+        run(_ORPHAN_GUESTS if since is None else _ORPHAN_TOUCHED_GUESTS)
         run(_LINE_ONLY_PRODUCTS)
         run(_LINE_ONLY_VARIATIONS)
         run(_LINE_ONLY_COUPONS)
