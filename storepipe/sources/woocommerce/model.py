@@ -161,14 +161,13 @@ _MAPPED_ORDERS = (
 
 
 
-# This run's orders, as array parameters (:run_orders, :run_mapped_orders: those without problems) that
-# map_shop reads from woo_orders_checked. A constant array lets the planner see how many orders the run has: a
-# few probe each table's (shop_key, order_id, …) key (a join with the temp table made it hash or sort the
-# shop's whole table instead: 150 ms against 3 ms for 1,250 changed orders of 100K), all of them (a full
-# import) are matched with a hashed filter. `= ANY(ARRAY(SELECT …))` hides the count and searches the array
-# linearly per row: re-keying guests that way took 189 s of a 250K-order first import (62,500 customers).
-_IN_RUN = "= ANY(CAST(:run_orders AS text[]))"
-_IN_MAPPED_RUN = "= ANY(CAST(:run_mapped_orders AS text[]))"
+# "`order_id` is one of this run's orders" (IN_MAPPED_RUN: mapped, without problems), filled in per run by
+# _run_scope. A run of a few orders passes them as constant arrays, so each table's (shop_key, order_id, …) key
+# is probed per order (a join with woo_orders_checked had the planner hash or sort the shop's whole table:
+# 150 ms against 3 ms for 1,250 changed orders of 100K). A large run (a first import) is matched by a hashed
+# semi-join instead, which keeps a quarter million ids out of Python's memory. Never `= ANY(ARRAY(SELECT …))`:
+# PostgreSQL searches such an array linearly per row.
+_IN_RUN, _IN_MAPPED_RUN = "{in_run}", "{in_mapped_run}"
 
 # Child rows of re-mapped orders are replaced whole: a line removed at the source disappears here too.
 _REPLACE_CHILDREN = f"""
@@ -419,9 +418,23 @@ ON CONFLICT (shop_key, subscription_id) DO UPDATE SET
 """
 
 
-# Orders mapped by one run above which core's statistics are refreshed inside the run (ANALYZE samples a fixed
-# number of rows: ~0.3 s at 250K orders, noise for an incremental sync of a few hundred).
+# A run of this many orders is large: core's statistics are refreshed inside it (ANALYZE samples a fixed number
+# of rows: ~0.3 s at 250K orders, noise next to such a run) and its orders are matched by a semi-join.
 _ANALYZE_AFTER = 10_000
+
+
+def _run_scope(conn: sa.Connection, params: dict[str, object], *, large: bool) -> dict[str, str]:
+    """The SQL for {in_run} and {in_mapped_run} (see _IN_RUN); for a small run, the arrays go into `params`."""
+    if large:
+        ids = "SELECT id::text FROM woo_orders_checked"
+        return {"in_run": f"IN ({ids})", "in_mapped_run": f"IN ({ids} WHERE problem IS NULL)"}
+    checked = conn.execute(sa.text("SELECT id::text, problem IS NULL FROM woo_orders_checked")).all()
+    params["run_orders"] = [order_id for order_id, _ in checked]
+    params["run_mapped_orders"] = [order_id for order_id, mapped in checked if mapped]
+    return {
+        "in_run": "= ANY(CAST(:run_orders AS text[]))",
+        "in_mapped_run": "= ANY(CAST(:run_mapped_orders AS text[]))",
+    }
 
 
 def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: str | None = None) -> ModelResult:
@@ -434,22 +447,20 @@ def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: s
         products = run(_PRODUCTS)
         run(_VARIATIONS)
         run(_COUPONS)
-        run(_CHECK_ORDERS)
+        checked = run(_CHECK_ORDERS)
         run("ANALYZE woo_orders_checked")  # a temp table has no statistics until analysed: plans go wrong
-        checked = conn.execute(sa.text("SELECT id::text, problem IS NULL FROM woo_orders_checked")).all()
-        params["run_orders"] = [order_id for order_id, _ in checked]
-        params["run_mapped_orders"] = [order_id for order_id, mapped in checked if mapped]
+        scope = _run_scope(conn, params, large=checked >= _ANALYZE_AFTER)
         quarantined = quarantine(run, "woo_orders_checked", "orders")
-        run(_TOUCHED_GUESTS)
+        run(_TOUCHED_GUESTS.format(**scope))
         run(_DROP_BAD_ORDERS)
         orders = run(_ORDERS)
         for table in ("order_lines", "coupon_redemptions", "order_attribution"):
-            run(_REPLACE_CHILDREN.format(table=table))
+            run(_REPLACE_CHILDREN.format(table=table, **scope))
         lines = run(_LINES)
         run(_COUPON_REDEMPTIONS)
         run(_ATTRIBUTION)
         customers += run(_GUESTS)
-        if orders >= _ANALYZE_AFTER:
+        if checked >= _ANALYZE_AFTER:
             # Statistics taken before this run (a first import: empty tables) would have the planner loop over
             # "a few" orders that are now a quarter million: re-keying guests took 181 s of a 250K first import.
             run("ANALYZE core.orders")
@@ -457,9 +468,8 @@ def map_shop(engine: sa.Engine, shop: Shop, since: datetime | None, *, run_id: s
         run(_REKEY_GUEST_ORDERS)
         run("ANALYZE woo_touched_guests")
         run(_ORPHAN_GUESTS if since is None else _ORPHAN_TOUCHED_GUESTS)
-        run(_LINE_ONLY_PRODUCTS)
-        run(_LINE_ONLY_VARIATIONS)
-        run(_LINE_ONLY_COUPONS)
+        for statement in (_LINE_ONLY_PRODUCTS, _LINE_ONLY_VARIATIONS, _LINE_ONLY_COUPONS):
+            run(statement.format(**scope))
         run(_CHECK_REFUNDS)
         run("ANALYZE woo_refunds_checked")
         quarantined += quarantine(run, "woo_refunds_checked", "refunds")

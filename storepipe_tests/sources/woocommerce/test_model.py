@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from storepipe.shops import Shop, add_shop, validate_shop
+from storepipe.sources.woocommerce import model
 from storepipe.sources.woocommerce.model import map_shop
 from storepipe.warehouse.tables import woocommerce_raw
 from storepipe.warehouse.upsert import bulk_upsert
@@ -118,7 +119,9 @@ def test_guest_with_a_registered_email_is_that_customer(engine: sa.Engine, shop:
     assert q(engine, "SELECT customer_key, registered FROM core.customers") == [("id:7", True)]
 
 
-def test_guest_orders_are_rekeyed_when_the_customer_registers_later(engine: sa.Engine, shop: Shop) -> None:
+def test_guest_orders_are_rekeyed_when_the_customer_registers_later(
+    engine: sa.Engine, shop: Shop, run_size: str
+) -> None:
     load(engine, "orders", [order(1)])
     map_shop(engine, shop, None)
     load(engine, "customers", [{"id": 8, "email": "ann@example.com"}])
@@ -127,7 +130,17 @@ def test_guest_orders_are_rekeyed_when_the_customer_registers_later(engine: sa.E
     assert q(engine, "SELECT customer_key FROM core.customers") == [("id:8",)]
 
 
-def test_an_incremental_run_removes_only_the_guests_its_orders_left(engine: sa.Engine, shop: Shop) -> None:
+@pytest.fixture(params=["few orders", "many orders"])
+def run_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways the model matches a run's orders: key probes (few) and a semi-join with fresh statistics (many)."""
+    if request.param == "many orders":
+        monkeypatch.setattr(model, "_ANALYZE_AFTER", 1)
+    return request.param
+
+
+def test_an_incremental_run_removes_only_the_guests_its_orders_left(
+    engine: sa.Engine, shop: Shop, run_size: str
+) -> None:
     def billing(email: str) -> dict:
         return {"email": email, "first_name": "", "last_name": ""}
 
@@ -192,7 +205,7 @@ def test_refunds_are_positive_on_their_own_local_date(engine: sa.Engine, shop: S
     ]
 
 
-def test_incremental_mapping_equals_rebuild(engine: sa.Engine, shop: Shop) -> None:
+def test_incremental_mapping_equals_rebuild(engine: sa.Engine, shop: Shop, run_size: str) -> None:
     load(engine, "orders", [order(i) for i in range(1, 6)])
     map_shop(engine, shop, None)
     cutoff = datetime.now(UTC)
