@@ -139,7 +139,7 @@ def write_array(
             _statement(f"woocommerce_{entity}"), parameters
         ).one()
     except sa.exc.DBAPIError as exc:
-        if isinstance(exc.orig, pg_errors.InvalidTextRepresentation | pg_errors.InvalidParameterValue):
+        if isinstance(exc.orig, pg_errors.InvalidTextRepresentation):  # "invalid input syntax for type json"
             raise InvalidJson(str(exc.orig).splitlines()[0]) from None
         raise
     for record in bad:
