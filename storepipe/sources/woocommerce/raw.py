@@ -101,6 +101,12 @@ SELECT (SELECT count(*) FROM elems),
 """
 
 
+def array_text(records: list[Any]) -> str:
+    """Records Python already holds (children, newest customers, webhook bodies) as the JSON array text that
+    write_array takes."""
+    return orjson.dumps(records).decode()
+
+
 def _source_id(record: dict[str, Any]) -> str:
     """The id as sent, or for a record with none a digest of its content: ops.discrepancies keeps one row per
     (source id, reason), and two different id-less records must not collapse into one."""

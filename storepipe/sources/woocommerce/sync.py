@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
 from storepipe.http import HttpError
@@ -28,7 +27,7 @@ from storepipe.shops import Shop
 from storepipe.sources.bookkeeping import ProgressTracker, StreamResult, load_checkpoint, save_checkpoint
 from storepipe.sources.woocommerce.client import Page, RouteMissing, StoreInfo, WooClient
 from storepipe.sources.woocommerce.options import SyncOptions, window_start
-from storepipe.sources.woocommerce.raw import InvalidJson, write_array
+from storepipe.sources.woocommerce.raw import InvalidJson, array_text, write_array
 from storepipe.sources.woocommerce.streams import Stream
 from storepipe.warehouse.tables import woocommerce_raw
 
@@ -53,11 +52,6 @@ class InvalidPage(Exception):
     def __init__(self, index: int, reason: str) -> None:
         super().__init__(reason)
         self.index, self.reason = index, reason
-
-
-def _array(records: list[Any]) -> str:
-    """Records Python already parsed (children, newest customers), as the JSON array text raw.py takes."""
-    return orjson.dumps(records).decode()
 
 
 def _ranges(pages: set[int]) -> list[list[int]]:
@@ -453,7 +447,7 @@ class StreamSync:
         while True:
             result = self._fetch(sweep, page)
             new = [r for r in result.records if isinstance(r.get("id"), int) and r["id"] > (sweep.stop_at_id or 0)]
-            body = _array(new)
+            body = array_text(new)
             self._writer.submit(lambda body=body: self._write([(body, None)], state, in_progress, lambda: None))
             if len(new) < len(result.records) or len(result.records) < self.options.per_page:
                 break
@@ -483,7 +477,7 @@ class StreamSync:
                 done.update(batch)
                 children["done"] = _ranges(done)
 
-            self._write([(_array(records), pid) for pid, records in batch.items()], state, in_progress, mark)
+            self._write([(array_text(records), pid) for pid, records in batch.items()], state, in_progress, mark)
 
         fetched = self._concurrently(lambda pid: self._fetch_children(children["path"], pid), todo)
         for parent_id, records in fetched:

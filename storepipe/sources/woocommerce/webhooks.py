@@ -15,11 +15,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
 from storepipe.shops import Shop
-from storepipe.sources.woocommerce.raw import write_array
+from storepipe.sources.woocommerce.raw import array_text, write_array
 from storepipe.warehouse.tables import woocommerce_raw
 from storepipe.webhooks.inbox import Delivery, Envelope
 
@@ -106,7 +105,7 @@ def apply_deliveries(
     now = datetime.now(UTC)  # this machine's clock, like raw.fetched_at everywhere: the mapping compares them
     with engine.begin() as conn:
         for entity, records in bodies.items():
-            body = orjson.dumps(records).decode()
+            body = array_text(records)
             upserted += write_array(conn, shop.key, entity, body, fetched_at=now, run_id=run_id).written.written
         for entity, ids in deleted.items():
             table = woocommerce_raw[entity]
