@@ -10,11 +10,14 @@ import sys
 import time
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from storepipe.loyalty.cli import loyalty
+
+if TYPE_CHECKING:  # the CLI imports the rest lazily: `storepipe --help` stays fast
+    from storepipe.shops import Shop
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -434,11 +437,21 @@ DEMO_SHOP = "demo"
 DEMO_CREDENTIALS_PREFIX = "STOREPIPE_DEMO"
 
 
-def _start_demo_shop(port: int, orders: int) -> subprocess.Popen[bytes]:
-    """Serve a seeded WooCommerce emulator and register it as shop 'demo' (once)."""
+def _demo_shop(**fields: str) -> Shop:
+    """The demo shop `fields["key"]`, registered (with its partition) the first time the demo starts."""
     from storepipe.instance import get_instance
     from storepipe.shops import ShopConfigError, add_shop, get_shop, validate_shop
     from storepipe.warehouse.engine import warehouse_engine
+
+    engine = warehouse_engine()
+    try:
+        return get_shop(engine, fields["key"])
+    except ShopConfigError:
+        return add_shop(engine, get_instance(), validate_shop(**fields))
+
+
+def _start_demo_shop(port: int, orders: int) -> subprocess.Popen[bytes]:
+    """Serve a seeded WooCommerce emulator and register it as shop 'demo' (once)."""
 
     os.environ.setdefault(f"{DEMO_CREDENTIALS_PREFIX}_KEY", "ck_demo")
     os.environ.setdefault(f"{DEMO_CREDENTIALS_PREFIX}_SECRET", "cs_demo")
@@ -451,20 +464,10 @@ def _start_demo_shop(port: int, orders: int) -> subprocess.Popen[bytes]:
         ],
         start_new_session=True,
     )  # fmt: skip
-    engine = warehouse_engine()
-    try:
-        get_shop(engine, DEMO_SHOP)
-    except ShopConfigError:
-        shop = validate_shop(
-            platform="woocommerce",
-            key=DEMO_SHOP,
-            url=f"http://127.0.0.1:{port}",
-            timezone="Europe/Berlin",
-            currency="EUR",
-            credentials_env=DEMO_CREDENTIALS_PREFIX,
-            display_name="Demo shop (emulated WooCommerce)",
-        )
-        add_shop(engine, get_instance(), shop)
+    _demo_shop(
+        platform="woocommerce", key=DEMO_SHOP, url=f"http://127.0.0.1:{port}", timezone="Europe/Berlin",
+        currency="EUR", credentials_env=DEMO_CREDENTIALS_PREFIX, display_name="Demo shop (emulated WooCommerce)",
+    )  # fmt: skip
     click.echo(f"demo shop {DEMO_SHOP!r}: WooCommerce emulator on http://127.0.0.1:{port}")
     return emulator
 
@@ -480,10 +483,7 @@ def _start_demo_tiktok_shop(port: int, orders: int) -> subprocess.Popen[bytes]:
     time the demo starts (what a seller's re-authorization does)."""
     import requests
 
-    from storepipe.instance import get_instance
-    from storepipe.shops import ShopConfigError, add_shop, get_shop, validate_shop
     from storepipe.sources.tiktok_shop.importer import connect_shop
-    from storepipe.warehouse.engine import warehouse_engine
 
     os.environ.setdefault(f"{DEMO_TIKTOK_PREFIX}_KEY", "6a1b2c3d4e5f6")  # the emulator's default app
     os.environ.setdefault(f"{DEMO_TIKTOK_PREFIX}_SECRET", "tts_demo_app_secret")
@@ -507,20 +507,10 @@ def _start_demo_tiktok_shop(port: int, orders: int) -> subprocess.Popen[bytes]:
     else:
         click.echo("demo: the TikTok Shop emulator did not start; the demo has only the WooCommerce shop", err=True)
         return emulator
-    engine = warehouse_engine()
-    try:
-        shop = get_shop(engine, DEMO_TIKTOK_SHOP)
-    except ShopConfigError:
-        shop = validate_shop(
-            platform="tiktok_shop",
-            key=DEMO_TIKTOK_SHOP,
-            url=f"http://127.0.0.1:{port}",
-            timezone="America/Los_Angeles",
-            currency="USD",
-            credentials_env=DEMO_TIKTOK_PREFIX,
-            display_name="Demo shop (emulated TikTok Shop)",
-        )
-        shop = add_shop(engine, get_instance(), shop)
+    shop = _demo_shop(
+        platform="tiktok_shop", key=DEMO_TIKTOK_SHOP, url=f"http://127.0.0.1:{port}", timezone="America/Los_Angeles",
+        currency="USD", credentials_env=DEMO_TIKTOK_PREFIX, display_name="Demo shop (emulated TikTok Shop)",
+    )  # fmt: skip
     connect_shop(shop, code)
     click.echo(f"demo shop {DEMO_TIKTOK_SHOP!r}: TikTok Shop emulator on http://127.0.0.1:{port}")
     return emulator
